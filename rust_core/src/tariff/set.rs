@@ -1,0 +1,61 @@
+//! A set of tariffs looked up by id (case-insensitive, as CiString ids are), preferring the
+//! tariff of the CDR's own party when several parties use the same id.
+
+use std::collections::HashMap;
+
+use super::Tariff;
+use crate::error::InputError;
+
+#[derive(Debug, Clone, Default)]
+pub struct TariffSet {
+    tariffs: Vec<Tariff>,
+    by_id: HashMap<String, Vec<usize>>,
+}
+
+impl TariffSet {
+    pub fn new(tariffs: Vec<Tariff>) -> Self {
+        let mut by_id: HashMap<String, Vec<usize>> = HashMap::with_capacity(tariffs.len());
+        for (i, t) in tariffs.iter().enumerate() {
+            by_id.entry(t.id.to_ascii_lowercase()).or_default().push(i);
+        }
+        Self { tariffs, by_id }
+    }
+
+    /// Read one tariff object or a JSON array of them.
+    pub fn from_json(json: &[u8]) -> Result<Self, InputError> {
+        crate::model::tariff::parse_tariffs(json).map(Self::new)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tariffs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tariffs.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Tariff> {
+        self.tariffs.iter()
+    }
+
+    pub fn get(&self, index: usize) -> &Tariff {
+        &self.tariffs[index]
+    }
+
+    /// The index of tariff `id`; among same-id tariffs, the one owned by `country_code`/`party_id`.
+    pub fn find(&self, id: &str, country_code: Option<&str>, party_id: Option<&str>) -> Option<usize> {
+        let found = self.by_id.get(&id.to_ascii_lowercase())?;
+        let owner_matches = |i: &&usize| {
+            let t = &self.tariffs[**i];
+            eq_ci(t.country_code.as_deref(), country_code) && eq_ci(t.party_id.as_deref(), party_id)
+        };
+        found.iter().find(owner_matches).or(found.first()).copied()
+    }
+}
+
+fn eq_ci(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => true,
+    }
+}
