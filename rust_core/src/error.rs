@@ -48,7 +48,12 @@ impl std::error::Error for InputError {}
 /// split that back into a path and a message.
 pub(crate) fn from_json_error(err: &serde_json::Error) -> InputError {
     let text = err.to_string();
+    // Nested syntax errors come back re-raised with a path, so recognise them by their text too.
+    const SYNTAX: [&str; 9] = ["EOF while parsing", "expected value", "expected `", "trailing c", "key must be a string",
+        "control character", "invalid escape", "invalid number", "invalid unicode"];
+    let syntax = err.is_syntax() || err.is_eof() || SYNTAX.iter().any(|p| text.contains(p));
     match text.split_once(PATH_SEP) {
+        Some((path, msg)) if syntax => InputError::new(path, format!("invalid JSON: {msg}")),
         Some((path, msg)) => InputError::new(path, msg),
         None => InputError::new("", format!("invalid JSON: {text}")),
     }

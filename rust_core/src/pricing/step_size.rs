@@ -8,6 +8,9 @@ use rust_decimal::Decimal;
 use super::lines::{Line, LineKind};
 use crate::tariff::Tariff;
 
+/// Far below a Wh or a second, far above division residue.
+const GUARD_DECIMALS: u32 = 12;
+
 const WH_PER_KWH: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
 
 /// Add the rounding surplus to `billed` of the last priced line of each family.
@@ -27,7 +30,9 @@ fn round_family(lines: &mut [Line], tariff: &Tariff, member: impl Fn(&Line) -> b
     let energy = lines[last].kind == LineKind::Energy;
     // Step units: Wh for energy, seconds for time (volumes are kWh and seconds).
     let unit = |v: Decimal| if energy { v * WH_PER_KWH } else { v };
-    let total: Decimal = lines.iter().filter(|l| member(l)).map(|l| unit(l.volume)).sum();
+    // Pieces of a split period carry shares from inexact divisions (28 digits); without this
+    // guard an exact multiple of the step could read as a hair above it and gain a whole step.
+    let total: Decimal = lines.iter().filter(|l| member(l)).map(|l| unit(l.volume)).sum::<Decimal>().round_dp(GUARD_DECIMALS);
     let step = Decimal::from(tariff.component(lines[last].component).step_size.max(1));
     let rounded = (total / step).ceil() * step;
     let surplus = rounded - total;

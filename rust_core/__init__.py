@@ -1,0 +1,144 @@
+"""The rating core of ocpi-engine: exact OCPI tariff evaluation and CDR pricing in Rust.
+
+`price_cdr` returns a typed `PricedCdr`; `price_cdr_json` the same result as JSON bytes;
+`price_batch` prices many CDRs in one call across all cores with the GIL released.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+from rust_core._native import (
+    BatchResult,
+    PricingError,
+    TariffSet,
+    __version__,
+    parse_only,
+    price_batch,
+)
+from rust_core._native import price_cdr as price_cdr_json
+
+__all__ = [
+    "BatchResult",
+    "DimensionLine",
+    "PricedCdr",
+    "PricedPeriod",
+    "Price",
+    "PricingError",
+    "TariffSet",
+    "TaxAmount",
+    "__version__",
+    "decode_result",
+    "parse_only",
+    "price_batch",
+    "price_cdr",
+    "price_cdr_json",
+]
+
+
+class TaxAmount(msgspec.Struct, frozen=True):
+    name: str
+    percentage: Decimal
+    amount: Decimal
+
+
+class Price(msgspec.Struct, frozen=True):
+    """A Price: 2.2.1 `excl_vat`/`incl_vat`, or 2.3.0 `before_taxes`/`taxes`."""
+
+    excl_vat: Decimal | None = None
+    incl_vat: Decimal | None = None
+    before_taxes: Decimal | None = None
+    taxes: list[TaxAmount] | None = None
+
+    @property
+    def amount(self) -> Decimal:
+        """The amount before tax, whatever the version shape."""
+        value = self.excl_vat if self.excl_vat is not None else self.before_taxes
+        assert value is not None
+        return value
+
+
+class DimensionLine(msgspec.Struct, frozen=True):
+    type: Literal["ENERGY", "TIME", "PARKING_TIME", "RESERVATION_TIME", "FLAT"]
+    element_index: int
+    component_index: int
+    price: Decimal
+    step_size: int
+    volume: Decimal
+    billed_volume: Decimal
+    cost: Price | Decimal
+    vat: Decimal | None = None
+    reservation: bool = False
+
+
+class PricedPeriod(msgspec.Struct, frozen=True):
+    charging_period: int
+    start_date_time: str
+    end_date_time: str
+    tariff_id: str
+    reservation: bool
+    dimensions: list[DimensionLine]
+
+
+class PricedCdr(msgspec.Struct, frozen=True):
+    id: str
+    version: str
+    currency: str
+    start_date_time: str
+    end_date_time: str
+    tariff_ids: list[str]
+    total_cost: Price | Decimal
+    total_fixed_cost: Price | Decimal
+    total_energy_cost: Price | Decimal
+    total_time_cost: Price | Decimal
+    total_parking_cost: Price | Decimal
+    total_reservation_cost: Price | Decimal
+    total_energy: Decimal
+    total_time: Decimal
+    total_parking_time: Decimal
+    min_price_applied: bool
+    max_price_applied: bool
+    warnings: list[str]
+    country_code: str | None = None
+    party_id: str | None = None
+    credit: bool = False
+    periods: list[PricedPeriod] = []
+
+
+_decoder = msgspec.json.Decoder(PricedCdr, float_hook=Decimal)
+
+
+def decode_result(json: bytes) -> PricedCdr:
+    """Decode one result line (of `price_cdr_json` or a batch output) with exact decimals."""
+    return _decoder.decode(json)
+
+
+def price_cdr(
+    cdr: bytes | str,
+    tariffs: TariffSet | bytes | str | None = None,
+    *,
+    time_zone: str | None = None,
+    split: Literal["boundaries", "period_start"] = "boundaries",
+    decimals: int = 4,
+    rounding: Literal["half_up", "half_even", "down", "up"] = "half_up",
+    tariff_type: str | None = None,
+    breakdown: bool = True,
+    version: Literal["2.1.1", "2.2.1", "2.3.0"] | None = None,
+) -> PricedCdr:
+    """Price one CDR (OCPI JSON). Raises `PricingError` naming the bad field."""
+    return decode_result(
+        price_cdr_json(
+            cdr,
+            tariffs,
+            time_zone=time_zone,
+            split=split,
+            decimals=decimals,
+            rounding=rounding,
+            tariff_type=tariff_type,
+            breakdown=breakdown,
+            version=version,
+        )
+    )

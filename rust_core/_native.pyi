@@ -1,0 +1,66 @@
+"""Type stubs for the compiled module `rust_core._native` (src/python.rs)."""
+
+from typing import Literal
+
+__version__: str
+
+class PricingError(ValueError):
+    """A CDR or tariff that cannot be priced."""
+
+    field: str
+    """JSON path of the offending field, e.g. `charging_periods[2].dimensions[0].volume`."""
+    reason: str
+    """The message without the path."""
+
+class TariffSet:
+    """A compiled set of tariffs, reused across calls."""
+
+    def __init__(self, json: bytes | str) -> None: ...
+    def __len__(self) -> int: ...
+    @property
+    def ids(self) -> list[str]: ...
+    @property
+    def warnings(self) -> list[tuple[str, str]]: ...
+
+class BatchResult:
+    records: int
+    priced: int
+    @property
+    def output(self) -> bytes:
+        """Priced results as JSON Lines, in input order; bad records left out."""
+    @property
+    def errors(self) -> list[tuple[int, int, str | None, str, str]]:
+        """Bad records: (line, index, id, field, message)."""
+    def errors_jsonl(self) -> bytes: ...
+
+_Split = Literal["boundaries", "period_start"]
+_Rounding = Literal["half_up", "half_even", "down", "up"]
+_Version = Literal["2.1.1", "2.2.1", "2.3.0"]
+
+def price_cdr(
+    cdr: bytes | str,
+    tariffs: TariffSet | bytes | str | None = None,
+    *,
+    time_zone: str | None = None,
+    split: _Split = "boundaries",
+    decimals: int = 4,
+    rounding: _Rounding = "half_up",
+    tariff_type: str | None = None,
+    breakdown: bool = True,
+    version: _Version | None = None,
+) -> bytes: ...
+def price_batch(
+    cdrs: bytes | str | list[bytes] | list[str],
+    tariffs: TariffSet | bytes | str | None = None,
+    *,
+    first_line: int = 1,
+    time_zone: str | None = None,
+    split: _Split = "boundaries",
+    decimals: int = 4,
+    rounding: _Rounding = "half_up",
+    tariff_type: str | None = None,
+    breakdown: bool = False,
+    version: _Version | None = None,
+) -> BatchResult: ...
+def parse_only(buf: bytes | str) -> tuple[int, int]: ...
+def error_json(message: str, field: str = "", line: int | None = None, id: str | None = None) -> str: ...

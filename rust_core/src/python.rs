@@ -1,0 +1,251 @@
+//! The Python module `rust_core._native`: converts at the edge, releases the GIL for the work.
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::batch::{self, BatchOutput};
+use crate::error::InputError;
+use crate::model::{TariffType, Version};
+use crate::money::{Rounding, RoundingMode};
+use crate::pricing::{PricingOptions, SplitMode, output};
+use crate::tariff::TariffSet;
+
+create_exception!(_native, PricingError, PyValueError, "A CDR or tariff that cannot be priced; `.field` is the JSON path at fault.");
+
+fn pricing_error(py: Python<'_>, e: &InputError, context: &str) -> PyErr {
+    let text = if context.is_empty() { e.to_string() } else { format!("{context}: {e}") };
+    let err = PricingError::new_err(text);
+    let value = err.value(py);
+    let _ = value.setattr("field", e.field.as_str());
+    let _ = value.setattr("reason", e.message.as_str());
+    err
+}
+
+/// Borrow text or bytes as bytes (no copy).
+fn as_bytes<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a [u8]> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        Ok(b.as_bytes())
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        Ok(s.to_str()?.as_bytes())
+    } else {
+        Err(PyTypeError::new_err(format!("{what} must be bytes or str, not {}", obj.get_type().name()?)))
+    }
+}
+
+/// A compiled set of tariffs, reused across calls.
+#[pyclass(name = "TariffSet", module = "rust_core._native", frozen)]
+struct PyTariffSet {
+    inner: TariffSet,
+}
+
+#[pymethods]
+impl PyTariffSet {
+    /// Read one tariff object or a JSON array of tariffs (OCPI 2.1.1, 2.2.1 or 2.3.0).
+    #[new]
+    fn new(py: Python<'_>, json: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let buf = as_bytes(json, "json")?;
+        let parsed = py.detach(|| TariffSet::from_json(buf));
+        parsed.map(|inner| Self { inner }).map_err(|e| pricing_error(py, &e, "tariffs"))
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Tariff ids, in input order.
+    #[getter]
+    fn ids(&self) -> Vec<String> {
+        self.inner.iter().map(|t| t.id.clone()).collect()
+    }
+
+    /// Non-fatal remarks per tariff: (tariff id, message).
+    #[getter]
+    fn warnings(&self) -> Vec<(String, String)> {
+        self.inner.iter().flat_map(|t| t.warnings.iter().map(move |w| (t.id.clone(), w.clone()))).collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("TariffSet({} tariffs)", self.inner.len())
+    }
+}
+
+/// Results of a batch.
+#[pyclass(name = "BatchResult", module = "rust_core._native", frozen)]
+struct PyBatchResult {
+    #[pyo3(get)]
+    records: usize,
+    #[pyo3(get)]
+    priced: usize,
+    output: Vec<u8>,
+    errors: Vec<batch::BatchError>,
+}
+
+#[pymethods]
+impl PyBatchResult {
+    /// Priced results as JSON Lines, in input order (bad records left out).
+    #[getter]
+    fn output<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.output)
+    }
+
+    /// Bad records: (line, index, id or None, field, message).
+    #[getter]
+    fn errors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items: Vec<Bound<'py, PyTuple>> = self
+            .errors
+            .iter()
+            .map(|e| (e.line, e.index, e.id.clone(), e.error.field.clone(), e.error.message.clone()).into_pyobject(py))
+            .collect::<PyResult<_>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Bad records as JSON Lines: {"error", "field", "line", "id"}.
+    fn errors_jsonl<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, batch::errors_jsonl(&self.errors).as_bytes())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("BatchResult(records={}, priced={}, errors={})", self.records, self.priced, self.errors.len())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_options(
+    time_zone: Option<&str>,
+    split: &str,
+    decimals: u32,
+    rounding: &str,
+    tariff_type: Option<&str>,
+    breakdown: bool,
+    version: Option<&str>,
+) -> PyResult<PricingOptions> {
+    let time_zone = time_zone
+        .map(|name| crate::pricing::parse_tz(name).ok_or_else(|| PyValueError::new_err(format!("unknown IANA time zone {name:?}"))))
+        .transpose()?;
+    let split = match split {
+        "boundaries" => SplitMode::AtBoundaries,
+        "period_start" => SplitMode::PeriodStart,
+        other => return Err(PyValueError::new_err(format!("split must be 'boundaries' or 'period_start', not {other:?}"))),
+    };
+    if decimals > 12 {
+        return Err(PyValueError::new_err(format!("decimals must be 0 to 12, not {decimals}")));
+    }
+    let mode = RoundingMode::parse(rounding)
+        .ok_or_else(|| PyValueError::new_err(format!("rounding must be 'half_up', 'half_even', 'down' or 'up', not {rounding:?}")))?;
+    let tariff_type = tariff_type
+        .map(|t| TariffType::parse(t).ok_or_else(|| PyValueError::new_err(format!("unknown tariff_type {t:?}"))))
+        .transpose()?;
+    let version = version
+        .map(|v| Version::parse(v).ok_or_else(|| PyValueError::new_err(format!("version must be '2.1.1', '2.2.1' or '2.3.0', not {v:?}"))))
+        .transpose()?;
+    Ok(PricingOptions { time_zone, split, rounding: Rounding { decimals, mode }, tariff_type, breakdown, version })
+}
+
+fn tariff_arg(py: Python<'_>, tariffs: Option<&Bound<'_, PyAny>>) -> PyResult<Option<TariffSet>> {
+    match tariffs {
+        None => Ok(None),
+        Some(t) if t.is_none() => Ok(None),
+        Some(t) if t.cast::<PyTariffSet>().is_ok() => Ok(None),
+        Some(t) => {
+            let buf = as_bytes(t, "tariffs")?;
+            py.detach(|| TariffSet::from_json(buf)).map(Some).map_err(|e| pricing_error(py, &e, "tariffs"))
+        }
+    }
+}
+
+/// Price one CDR; returns the result as JSON bytes. Raises PricingError for bad input.
+#[pyfunction]
+#[pyo3(signature = (cdr, tariffs=None, *, time_zone=None, split="boundaries", decimals=4, rounding="half_up", tariff_type=None, breakdown=true, version=None))]
+#[allow(clippy::too_many_arguments)]
+fn price_cdr<'py>(
+    py: Python<'py>,
+    cdr: &Bound<'py, PyAny>,
+    tariffs: Option<&Bound<'py, PyAny>>,
+    time_zone: Option<&str>,
+    split: &str,
+    decimals: u32,
+    rounding: &str,
+    tariff_type: Option<&str>,
+    breakdown: bool,
+    version: Option<&str>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let opts = make_options(time_zone, split, decimals, rounding, tariff_type, breakdown, version)?;
+    let owned = tariff_arg(py, tariffs)?;
+    let set_ref = tariffs.and_then(|t| t.cast::<PyTariffSet>().ok().map(|b| b.get()));
+    let set = owned.as_ref().or(set_ref.map(|s| &s.inner));
+    let buf = as_bytes(cdr, "cdr")?;
+    let result = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(|| crate::price_cdr_json(buf, set, &opts)))
+            .unwrap_or_else(|_| Err(InputError::new("", "internal error while pricing this CDR")))
+    });
+    match result {
+        Ok(json) => Ok(PyBytes::new(py, &json)),
+        Err(e) => Err(pricing_error(py, &e, "")),
+    }
+}
+
+/// Price many CDRs in one call, in parallel, with the GIL released. `cdrs` is a JSON Lines
+/// buffer (bytes/str) or a list of JSON documents. Bad records are reported, never raised.
+#[pyfunction]
+#[pyo3(signature = (cdrs, tariffs=None, *, first_line=1, time_zone=None, split="boundaries", decimals=4, rounding="half_up", tariff_type=None, breakdown=false, version=None))]
+#[allow(clippy::too_many_arguments)]
+fn price_batch<'py>(
+    py: Python<'py>,
+    cdrs: &Bound<'py, PyAny>,
+    tariffs: Option<&Bound<'py, PyAny>>,
+    first_line: usize,
+    time_zone: Option<&str>,
+    split: &str,
+    decimals: u32,
+    rounding: &str,
+    tariff_type: Option<&str>,
+    breakdown: bool,
+    version: Option<&str>,
+) -> PyResult<PyBatchResult> {
+    let opts = make_options(time_zone, split, decimals, rounding, tariff_type, breakdown, version)?;
+    let owned = tariff_arg(py, tariffs)?;
+    let set_ref = tariffs.and_then(|t| t.cast::<PyTariffSet>().ok().map(|b| b.get()));
+    let set = owned.as_ref().or(set_ref.map(|s| &s.inner));
+    let out: BatchOutput = if let Ok(list) = cdrs.cast::<PyList>() {
+        let items: Vec<Bound<'py, PyAny>> = list.iter().collect();
+        let docs: Vec<&[u8]> = items.iter().map(|d| as_bytes(d, "each CDR")).collect::<PyResult<_>>()?;
+        py.detach(|| batch::price_documents(&docs, set, &opts))
+    } else {
+        let buf = as_bytes(cdrs, "cdrs")?;
+        py.detach(|| batch::price_jsonl(buf, first_line, set, &opts))
+    };
+    Ok(PyBatchResult { records: out.records, priced: out.priced(), output: out.output, errors: out.errors })
+}
+
+/// Parse-only baseline for benchmarks: validate every JSON line, in parallel, GIL released.
+/// Returns (records, invalid records).
+#[pyfunction]
+fn parse_only(py: Python<'_>, buf: &Bound<'_, PyAny>) -> PyResult<(usize, usize)> {
+    let b = as_bytes(buf, "buf")?;
+    Ok(py.detach(|| batch::parse_only_jsonl(b)))
+}
+
+/// Write an error record as JSON (the shape batch error files use).
+#[pyfunction]
+#[pyo3(signature = (message, field="", line=None, id=None))]
+fn error_json(message: &str, field: &str, line: Option<usize>, id: Option<&str>) -> String {
+    let mut s = String::new();
+    output::write_error(&mut s, line, id, &InputError::new(field, message));
+    s
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("PricingError", m.py().get_type::<PricingError>())?;
+    m.add_class::<PyTariffSet>()?;
+    m.add_class::<PyBatchResult>()?;
+    m.add_function(wrap_pyfunction!(price_cdr, m)?)?;
+    m.add_function(wrap_pyfunction!(price_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_only, m)?)?;
+    m.add_function(wrap_pyfunction!(error_json, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
