@@ -1,0 +1,83 @@
+"""Macro benchmark: price N generated CDRs end to end through the batch path.
+
+JSON Lines in (read from disk in chunks), priced JSON Lines out (written to disk), exactly what
+`ocpi-engine price-batch` does, plus the parse-only baseline on the same file (the ceiling:
+validating every line as JSON on all cores, no pricing, no output).
+
+    python benchmarks/macro_batch.py --cdrs 1000000 [--seed 42] [--work-dir bench-data]
+
+Peak memory is the process's max RSS (the file itself is never held in memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from generate import generate  # noqa: E402
+
+from app.rating import PricingOptions, price_file  # noqa: E402
+from rust_core import TariffSet, parse_only  # noqa: E402
+
+
+def run(n: int, seed: int, work: Path, chunk_mb: int = 16) -> dict[str, float]:
+    work.mkdir(parents=True, exist_ok=True)
+    tariffs_path, cdrs_path = work / "tariffs.json", work / "cdrs.jsonl"
+    marker = work / f"generated-{n}-{seed}"
+    if not marker.exists():
+        t0 = time.perf_counter()
+        generate(n, seed, work)
+        marker.touch()
+        print(f"generated {n} CDRs in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    size = cdrs_path.stat().st_size
+
+    # Baseline: parse only, same chunking.
+    t0 = time.perf_counter()
+    records = 0
+    with cdrs_path.open("rb") as f:
+        from app.rating.batch import iter_chunks
+
+        for chunk in iter_chunks(f, chunk_mb * 1024 * 1024):
+            records += parse_only(chunk)[0]
+    parse_s = time.perf_counter() - t0
+
+    tariffs = TariffSet(tariffs_path.read_bytes())
+    out = work / "priced.jsonl"
+    summary = price_file(cdrs_path, tariffs, out, PricingOptions(time_zone="Europe/Amsterdam"),
+                         errors_out=work / "errors.jsonl", chunk_bytes=chunk_mb * 1024 * 1024)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {
+        "cdrs": summary.records,
+        "errors": summary.errors,
+        "input_mib": size / 2**20,
+        "parse_only_cdrs_per_s": records / parse_s,
+        "parse_only_mib_per_s": size / 2**20 / parse_s,
+        "price_cdrs_per_s": summary.per_second,
+        "price_mib_per_s": size / 2**20 / summary.seconds,
+        "price_vs_parse": summary.per_second / (records / parse_s),
+        "peak_rss_mib": peak_mib,
+        "output_mib": out.stat().st_size / 2**20,
+    }
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cdrs", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--work-dir", type=Path, default=Path("bench-data"))
+    ap.add_argument("--chunk-mb", type=int, default=16)
+    args = ap.parse_args()
+    result = run(args.cdrs, args.seed, args.work_dir, args.chunk_mb)
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}, indent=2))
+    return 0 if result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
