@@ -23,12 +23,48 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
     if t.is_empty() {
         return Err("expected a number".into());
     }
+    if let Some(d) = parse_plain(t.as_bytes()) {
+        return Ok(d);
+    }
     let parsed = if t.bytes().any(|b| b == b'e' || b == b'E') {
         Decimal::from_scientific(t)
     } else {
         Decimal::from_str_exact(t).or_else(|_| Decimal::from_str(t))
     };
     parsed.map_err(|_| format!("expected a number, found {}", abbreviate(text)))
+}
+
+/// The common case, `-?digits(.digits)?` with at most 18 digits, without going through text
+/// parsing in `rust_decimal`: one pass, exact.
+fn parse_plain(b: &[u8]) -> Option<Decimal> {
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let mut mantissa: i64 = 0;
+    let mut scale: u32 = 0;
+    let mut seen_dot = false;
+    let mut count = 0;
+    for &c in digits {
+        match c {
+            b'0'..=b'9' => {
+                count += 1;
+                if count > 18 {
+                    return None;
+                }
+                mantissa = mantissa * 10 + i64::from(c - b'0');
+                if seen_dot {
+                    scale += 1;
+                }
+            }
+            b'.' if !seen_dot && count > 0 => seen_dot = true,
+            _ => return None,
+        }
+    }
+    if count == 0 || (seen_dot && scale == 0) {
+        return None;
+    }
+    Some(Decimal::new(if neg { -mantissa } else { mantissa }, scale))
 }
 
 fn abbreviate(s: &str) -> String {
@@ -57,6 +93,9 @@ mod tests {
         assert_eq!(parse_decimal("2.5E-1").unwrap(), d("0.25"));
         assert_eq!(parse_decimal("\"7.5\"").unwrap(), d("7.5"));
         assert_eq!(parse_decimal("-3").unwrap(), d("-3"));
+        assert_eq!(parse_decimal("-0.000125").unwrap(), d("-0.000125"));
+        assert_eq!(parse_decimal("12345678901234567890.5").unwrap(), d("12345678901234567890.5"));
+        assert_eq!(parse_decimal("0.30").unwrap().to_string(), "0.30");
     }
 
     #[test]
@@ -65,5 +104,7 @@ mod tests {
         assert!(parse_decimal("true").is_err());
         assert!(parse_decimal("null").is_err());
         assert!(parse_decimal("\"\"").is_err());
+        assert!(parse_decimal("-").is_err());
+        assert!(parse_decimal("1.2.3").is_err());
     }
 }

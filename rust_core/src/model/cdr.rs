@@ -195,8 +195,7 @@ fn convert(raw: RawCdr<'_>) -> Result<Cdr<'_>, InputError> {
     }
     let mut periods = Vec::with_capacity(raw_periods.0.len());
     for (i, p) in raw_periods.0.into_iter().enumerate() {
-        let path = format!("charging_periods[{i}]");
-        periods.push(convert_period(p, &mut warnings, &path).map_err(|e| e.within(&path))?);
+        periods.push(convert_period(p, &mut warnings, i).map_err(|e| e.within(&format!("charging_periods[{i}]")))?);
     }
     let mut embedded = Vec::new();
     if let Some(ts) = tariffs {
@@ -221,7 +220,9 @@ fn convert(raw: RawCdr<'_>) -> Result<Cdr<'_>, InputError> {
     })
 }
 
-fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, path: &str) -> Result<Period<'a>, InputError> {
+fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, index: usize) -> Result<Period<'a>, InputError> {
+    // Paths are built only when something is reported: this runs for every period of every CDR.
+    let path = PeriodPath(index);
     for k in &p.unknown {
         warnings.push(format!("{path}: unknown field {k:?}"));
     }
@@ -232,7 +233,7 @@ fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, path: &str) 
     }
     let mut v = Volumes::default();
     for (i, d) in dims.0.iter().enumerate() {
-        let dpath = format!("dimensions[{i}]");
+        let dpath = DimPath(i);
         for k in &d.unknown {
             warnings.push(format!("{path}.{dpath}: unknown field {k:?}"));
         }
@@ -309,5 +310,21 @@ mod tests {
         assert_eq!(e.field, "end_date_time");
         let e = parse_cdr(br#"{"id":"C","start_date_time":"2024-01-01T10:00:00Z","end_date_time":"2024-01-01T11:00:00Z","charging_periods":[]}"#).unwrap_err();
         assert_eq!(e.field, "charging_periods");
+    }
+}
+
+struct PeriodPath(usize);
+
+impl std::fmt::Display for PeriodPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "charging_periods[{}]", self.0)
+    }
+}
+
+struct DimPath(usize);
+
+impl std::fmt::Display for DimPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "dimensions[{}]", self.0)
     }
 }

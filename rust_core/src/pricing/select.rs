@@ -42,19 +42,27 @@ pub fn tariffs_for<'t>(
         }
     };
 
-    let named: Vec<Option<&'t Tariff>> = periods
-        .iter()
-        .map(|p| match &p.tariff_id {
-            None => Ok(None),
-            Some(id) => lookup(id).map(Some).ok_or_else(|| {
+    // Periods usually all name the same tariff: look each distinct id up once.
+    let mut named: Vec<Option<&'t Tariff>> = Vec::with_capacity(periods.len());
+    let mut last: Option<(&str, &'t Tariff)> = None;
+    for p in periods {
+        let Some(id) = p.tariff_id.as_deref() else {
+            named.push(None);
+            continue;
+        };
+        let found = match last {
+            Some((prev, t)) if prev == id => t,
+            _ => lookup(id).ok_or_else(|| {
                 let i = cdr.periods.iter().position(|q| std::ptr::eq(q, *p)).unwrap_or(0);
                 InputError::new(
                     format!("charging_periods[{i}].tariff_id"),
                     format!("tariff {id:?} is neither in the tariff set nor in the CDR's tariffs"),
                 )
-            }),
-        })
-        .collect::<Result<_, _>>()?;
+            })?,
+        };
+        last = Some((id, found));
+        named.push(Some(found));
+    }
 
     let default = match named.iter().flatten().next() {
         Some(t) => *t,
