@@ -16,9 +16,10 @@ VOLUMES = ["total_energy", "total_time", "total_parking_time"]
 
 
 def test_all_vectors_are_present() -> None:
-    ids = {load_vector(p)["id"] for p in vector_files()}
-    for v in ["V1", "V2", "V4", "V7", "V10", "V11a", "V11b", "V13", "V15", "V17a", "V17c", "V18", "V19", "V20", "V22"]:
-        assert any(i == v or i.startswith(v + " ") or i.startswith(v + "_") or i.startswith(v) for i in ids), v
+    stems = {p.stem.split("_")[0] for p in vector_files()}
+    want = {f"V{n:02d}" for n in range(1, 9)} | {"V10", "V11a", "V11b", "V12", "V13", "V14", "V15", "V16", "V17a", "V17b", "V17c",
+            "V18", "V19", "V20", "V21", "V22", "F01", "F02"} | {f"S{n:02d}" for n in range(1, 10)}
+    assert want <= stems, want - stems
 
 
 @pytest.mark.parametrize("path", vector_files(), ids=lambda p: p.stem)

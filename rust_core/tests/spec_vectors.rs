@@ -108,13 +108,3 @@ fn every_spec_vector_prices_to_its_expected_totals() {
     assert!(failures.is_empty(), "{} of {} vectors fail:\n{}", failures.len(), files.len(), failures.join("\n"));
 }
 
-#[test]
-#[ignore]
-fn show() {
-    let name = std::env::var("VEC").unwrap();
-    let v: Value = serde_json::from_slice(&std::fs::read(vectors_dir().join(name)).unwrap()).unwrap();
-    let opts = options(&v["options"]);
-    let tariffs = TariffSet::from_json(serde_json::to_string(&v["tariffs"]).unwrap().as_bytes()).unwrap();
-    let out = rust_core::price_cdr_json(&serde_json::to_vec(&v["cdr"]).unwrap(), Some(&tariffs), &opts).unwrap();
-    println!("{}", String::from_utf8(out).unwrap());
-}

@@ -73,6 +73,10 @@ pub fn build_pieces(inp: &PieceInput, periods: &[&Period]) -> Vec<Piece> {
     let mut out = Vec::with_capacity(periods.len() + 2);
     let mut kwh = Decimal::ZERO;
     let mut edges: Vec<(Micros, Option<Decimal>)> = Vec::new();
+    // Local-clock switch instants over the whole session, per tariff: computed once, not per period.
+    let mut day_edges: Vec<Option<Vec<Micros>>> = vec![None; inp.tariffs.len()];
+    let span_start = periods.first().map_or(cdr.start, |p| p.start.min(cdr.start));
+    let span_end = cdr.end.max(periods.last().map_or(cdr.end, |p| p.start));
     for (i, p) in periods.iter().enumerate() {
         let start = p.start;
         let end = periods.get(i + 1).map_or(cdr.end, |n| n.start).max(start);
@@ -89,7 +93,9 @@ pub fn build_pieces(inp: &PieceInput, periods: &[&Period]) -> Vec<Piece> {
 
         edges.clear();
         if inp.split == SplitMode::AtBoundaries && end > start {
-            collect_edges(tariff, inp.tz, start, end, base, kwh, energy, &mut edges);
+            let local = day_edges[inp.period_tariff[i]]
+                .get_or_insert_with(|| local_edges(tariff, inp.tz, span_start, span_end));
+            collect_edges(tariff, local, start, end, base, kwh, energy, &mut edges);
         }
         let current = Range { low: v.min_current.or(v.current), high: v.max_current.or(v.current) };
         let mut power = Range { low: v.min_power.or(v.power), high: v.max_power.or(v.power) };
@@ -155,11 +161,39 @@ fn context_at(tz: Tz, at: Micros, base: Micros, kwh_before: Decimal, current: Ra
     }
 }
 
+/// Every instant in [start, end] at which the local clock crosses a time-of-day edge of
+/// `tariff` (or midnight, for date and weekday restrictions), sorted.
+fn local_edges(tariff: &Tariff, tz: Tz, start: Micros, end: Micros) -> Vec<Micros> {
+    let c = &tariff.compiled;
+    let mut out = Vec::new();
+    if c.day_edges.is_empty() {
+        return out;
+    }
+    let first = to_utc(start).with_timezone(&tz).date_naive();
+    let last = to_utc(end).with_timezone(&tz).date_naive();
+    let mut day = first;
+    while day <= last {
+        for &secs in &c.day_edges {
+            if let Some(t) = local_instant(tz, day, secs) {
+                if start <= t && t <= end {
+                    out.push(t);
+                }
+            }
+        }
+        match day.succ_opt() {
+            Some(d) => day = d,
+            None => break,
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
 /// Instants strictly inside (start, end) where a restriction of `tariff` may switch.
 #[allow(clippy::too_many_arguments)]
 fn collect_edges(
     tariff: &Tariff,
-    tz: Tz,
+    local: &[Micros],
     start: Micros,
     end: Micros,
     base: Micros,
@@ -169,24 +203,8 @@ fn collect_edges(
 ) {
     let c = &tariff.compiled;
     let inside = |t: Micros| start < t && t < end;
-    if !c.day_edges.is_empty() {
-        let first = to_utc(start).with_timezone(&tz).date_naive();
-        let last = to_utc(end).with_timezone(&tz).date_naive();
-        let mut day = first;
-        while day <= last {
-            for &secs in &c.day_edges {
-                if let Some(t) = local_instant(tz, day, secs) {
-                    if inside(t) {
-                        out.push((t, None));
-                    }
-                }
-            }
-            match day.succ_opt() {
-                Some(d) => day = d,
-                None => break,
-            }
-        }
-    }
+    let from = local.partition_point(|&t| t <= start);
+    out.extend(local[from..].iter().take_while(|&&t| t < end).map(|&t| (t, None)));
     for &d in &c.duration_edges {
         let t = base + d * MICROS_PER_SEC;
         if inside(t) {
