@@ -144,15 +144,34 @@ fn make_options(
     Ok(PricingOptions { time_zone, split, rounding: Rounding { decimals, mode }, tariff_type, breakdown, version })
 }
 
-fn tariff_arg(py: Python<'_>, tariffs: Option<&Bound<'_, PyAny>>) -> PyResult<Option<TariffSet>> {
-    match tariffs {
-        None => Ok(None),
-        Some(t) if t.is_none() => Ok(None),
-        Some(t) if t.cast::<PyTariffSet>().is_ok() => Ok(None),
-        Some(t) => {
-            let buf = as_bytes(t, "tariffs")?;
-            py.detach(|| TariffSet::from_json(buf)).map(Some).map_err(|e| pricing_error(py, &e, "tariffs"))
+/// The `tariffs` argument: a compiled `TariffSet` (shared, not copied) or JSON compiled now.
+enum TariffArg<'a> {
+    None,
+    Shared(&'a PyTariffSet),
+    Owned(TariffSet),
+}
+
+impl TariffArg<'_> {
+    fn set(&self) -> Option<&TariffSet> {
+        match self {
+            Self::None => None,
+            Self::Shared(s) => Some(&s.inner),
+            Self::Owned(s) => Some(s),
         }
+    }
+}
+
+fn tariff_arg<'a>(py: Python<'_>, tariffs: Option<&'a Bound<'_, PyAny>>) -> PyResult<TariffArg<'a>> {
+    match tariffs {
+        None => Ok(TariffArg::None),
+        Some(t) if t.is_none() => Ok(TariffArg::None),
+        Some(t) => match t.cast::<PyTariffSet>() {
+            Ok(shared) => Ok(TariffArg::Shared(shared.get())),
+            Err(_) => {
+                let buf = as_bytes(t, "tariffs")?;
+                py.detach(|| TariffSet::from_json(buf)).map(TariffArg::Owned).map_err(|e| pricing_error(py, &e, "tariffs"))
+            }
+        },
     }
 }
 
@@ -173,9 +192,8 @@ fn price_cdr<'py>(
     version: Option<&str>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let opts = make_options(time_zone, split, decimals, rounding, tariff_type, breakdown, version)?;
-    let owned = tariff_arg(py, tariffs)?;
-    let set_ref = tariffs.and_then(|t| t.cast::<PyTariffSet>().ok().map(|b| b.get()));
-    let set = owned.as_ref().or(set_ref.map(|s| &s.inner));
+    let arg = tariff_arg(py, tariffs)?;
+    let set = arg.set();
     let buf = as_bytes(cdr, "cdr")?;
     let result = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| crate::price_cdr_json(buf, set, &opts)))
@@ -206,9 +224,8 @@ fn price_batch<'py>(
     version: Option<&str>,
 ) -> PyResult<PyBatchResult> {
     let opts = make_options(time_zone, split, decimals, rounding, tariff_type, breakdown, version)?;
-    let owned = tariff_arg(py, tariffs)?;
-    let set_ref = tariffs.and_then(|t| t.cast::<PyTariffSet>().ok().map(|b| b.get()));
-    let set = owned.as_ref().or(set_ref.map(|s| &s.inner));
+    let arg = tariff_arg(py, tariffs)?;
+    let set = arg.set();
     let out: BatchOutput = if let Ok(list) = cdrs.cast::<PyList>() {
         let items: Vec<Bound<'py, PyAny>> = list.iter().collect();
         let docs: Vec<&[u8]> = items.iter().map(|d| as_bytes(d, "each CDR")).collect::<PyResult<_>>()?;
