@@ -8,6 +8,8 @@ pub mod output;
 mod pieces;
 mod select;
 mod step_size;
+#[cfg(test)]
+mod tests;
 
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
