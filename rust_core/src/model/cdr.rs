@@ -260,7 +260,9 @@ fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, index: usize
         if let Some(prev) = slot {
             // Additive dimensions are summed; a repeated measurement keeps the later value.
             if matches!(kind.as_str(), "ENERGY" | "TIME" | "PARKING_TIME" | "RESERVATION_TIME") {
-                volume.checked_add(*prev).map(|s| *slot = Some(s));
+                if let Some(sum) = volume.checked_add(*prev) {
+                    *slot = Some(sum);
+                }
             } else {
                 *slot = Some(volume);
             }
@@ -270,6 +272,22 @@ fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, index: usize
         }
     }
     Ok(Period { start, tariff_id: p.tariff_id.map(|s| s.0), volumes: v })
+}
+
+struct PeriodPath(usize);
+
+impl std::fmt::Display for PeriodPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "charging_periods[{}]", self.0)
+    }
+}
+
+struct DimPath(usize);
+
+impl std::fmt::Display for DimPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "dimensions[{}]", self.0)
+    }
 }
 
 #[cfg(test)]
@@ -310,21 +328,5 @@ mod tests {
         assert_eq!(e.field, "end_date_time");
         let e = parse_cdr(br#"{"id":"C","start_date_time":"2024-01-01T10:00:00Z","end_date_time":"2024-01-01T11:00:00Z","charging_periods":[]}"#).unwrap_err();
         assert_eq!(e.field, "charging_periods");
-    }
-}
-
-struct PeriodPath(usize);
-
-impl std::fmt::Display for PeriodPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "charging_periods[{}]", self.0)
-    }
-}
-
-struct DimPath(usize);
-
-impl std::fmt::Display for DimPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "dimensions[{}]", self.0)
     }
 }

@@ -129,13 +129,14 @@ pub fn price(cdr: &Cdr, set: Option<&TariffSet>, opts: &PricingOptions) -> Resul
         // Digest §4.6 / A-5: one session FLAT, the first that is active; later different ones are reported.
         match (session_flat, find(TariffDimension::Flat, &[None])) {
             (None, Some(c)) => session_flat = Some((pi, c)),
-            (Some((first_piece, first)), Some(c)) if (pieces[first_piece].tariff, first) != (piece.tariff, c) => {
-                if !warnings.iter().any(|w| w.starts_with("several session FLAT")) {
-                    warnings.push(format!(
-                        "several session FLAT fees become active (tariff {} element {}); only the first (element {}) is billed",
-                        t.id, c.0, first.0
-                    ));
-                }
+            (Some((first_piece, first)), Some(c))
+                if (pieces[first_piece].tariff, first) != (piece.tariff, c)
+                    && !warnings.iter().any(|w| w.starts_with("several session FLAT")) =>
+            {
+                warnings.push(format!(
+                    "several session FLAT fees become active (tariff {} element {}); only the first (element {}) is billed",
+                    t.id, c.0, first.0
+                ));
             }
             _ => {}
         }

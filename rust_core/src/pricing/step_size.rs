@@ -15,12 +15,12 @@ const WH_PER_KWH: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
 
 /// Add the rounding surplus to `billed` of the last priced line of each family.
 pub fn apply(lines: &mut [Line], tariffs: &[&Tariff]) {
-    for t in 0..tariffs.len() {
+    for (t, tariff) in tariffs.iter().enumerate() {
         let priced = |l: &Line, kind: LineKind| l.tariff == t && l.kind == kind && l.volume > Decimal::ZERO;
         let any_parking = lines.iter().any(|l| priced(l, LineKind::Parking));
         let time_family = if any_parking { LineKind::Parking } else { LineKind::Time };
         for kind in [LineKind::Energy, time_family, LineKind::Reservation] {
-            round_family(lines, tariffs[t], |l| priced(l, kind));
+            round_family(lines, tariff, |l| priced(l, kind));
         }
     }
 }

@@ -41,7 +41,7 @@ fn splits_at_a_local_time_boundary_across_dst() {
         "",
     );
     let c = cdr("2025-03-30T00:00:00Z", "2025-03-30T02:00:00Z", &[("2025-03-30T00:00:00Z", &E("10", "2"))], "");
-    let p = run(&c, &[t.clone()], &ams());
+    let p = run(&c, std::slice::from_ref(&t), &ams());
     assert_eq!(p.total_energy_cost.excl, d("2.0")); // 5 x 0.10 + 5 x 0.30
     assert_eq!(p.pieces.len(), 2);
     assert_eq!(p.pieces[1].start, crate::datetime::parse_datetime("2025-03-30T01:00:00Z").unwrap());
@@ -173,7 +173,7 @@ fn expired_reservation_uses_expires_elements_then_reservation_ones() {
 fn credit_cdrs_negate_costs_and_bad_zones_are_errors() {
     let t = tariff(r#"{"price_components":[{"type":"ENERGY","price":1,"step_size":1}]}"#, "");
     let c = cdr("2025-06-02T10:00:00Z", "2025-06-02T11:00:00Z", &[("2025-06-02T10:00:00Z", &E("3", "1"))], r#","credit":true"#);
-    assert_eq!(run(&c, &[t.clone()], &ams()).total_cost.excl, d("-3"));
+    assert_eq!(run(&c, std::slice::from_ref(&t), &ams()).total_cost.excl, d("-3"));
     let c = cdr("2025-06-02T10:00:00Z", "2025-06-02T11:00:00Z", &[("2025-06-02T10:00:00Z", &E("3", "1"))], r#","cdr_location":{"time_zone":"Nowhere/Land"}"#);
     let set = TariffSet::from_json(t.as_bytes()).unwrap();
     let e = price(&parse_cdr(c.as_bytes()).unwrap(), Some(&set), &ams()).unwrap_err();
