@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from app.rating.options import PricingOptions
-from rust_core import TariffSet, price_batch
+from rust_core import BatchResult, TariffSet, price_batch
 
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 
@@ -66,26 +67,37 @@ def price_file(
     summary = BatchSummary()
     kwargs = options.kwargs()
     started = time.perf_counter()
+
+    def collect(result: BatchResult, chunk_len: int) -> None:
+        dst.write(result.output)
+        summary.records += result.records
+        summary.priced += result.priced
+        if result.errors:
+            summary.errors += len(result.errors)
+            if err_dst is not None:
+                err_dst.write(result.errors_jsonl())
+            for ln, _index, rec_id, fld, msg in result.errors:
+                if len(summary.first_errors) < keep_errors:
+                    summary.first_errors.append((ln, rec_id, fld, msg))
+        summary.bytes_in += chunk_len
+        if progress is not None:
+            progress(chunk_len)
+
+    # Pipeline: the engine prices chunk k (GIL released, all cores) on a worker thread while
+    # this thread writes the results of chunk k-1 and reads chunk k+1.
     line = 1
-    with cdrs.open("rb") as src, out.open("wb") as dst:
+    with cdrs.open("rb") as src, out.open("wb") as dst, ThreadPoolExecutor(max_workers=1) as pool:
         err_dst = errors_out.open("wb") if errors_out else None
         try:
+            pending: tuple[Future[BatchResult], int] | None = None
             for chunk in iter_chunks(src, chunk_bytes):
-                result = price_batch(chunk, tariffs, first_line=line, **kwargs)
-                dst.write(result.output)
-                summary.records += result.records
-                summary.priced += result.priced
-                if result.errors:
-                    summary.errors += len(result.errors)
-                    if err_dst is not None:
-                        err_dst.write(result.errors_jsonl())
-                    for ln, _index, rec_id, fld, msg in result.errors:
-                        if len(summary.first_errors) < keep_errors:
-                            summary.first_errors.append((ln, rec_id, fld, msg))
+                job = pool.submit(price_batch, chunk, tariffs, first_line=line, **kwargs)
                 line += chunk.count(b"\n")
-                summary.bytes_in += len(chunk)
-                if progress is not None:
-                    progress(len(chunk))
+                if pending is not None:
+                    collect(pending[0].result(), pending[1])
+                pending = (job, len(chunk))
+            if pending is not None:
+                collect(pending[0].result(), pending[1])
         finally:
             if err_dst is not None:
                 err_dst.close()

@@ -5,7 +5,7 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor}
 use std::borrow::Cow;
 use std::fmt;
 
-use super::json::{Indexed, Str, ocpi_object};
+use super::json::{Indexed, Key, Str, ocpi_object};
 use super::tariff::{RawTariff, convert as convert_tariff};
 use super::Version;
 use crate::datetime::{Micros, parse_datetime};
@@ -110,7 +110,7 @@ ocpi_object! {
 
 ocpi_object! {
     struct RawDimension<'a> {
-        "type" => dimension: Str<'a>,
+        "type" => dimension: Key<'a>,
         "volume" => volume: Num,
     }
 }
@@ -237,9 +237,11 @@ fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, index: usize
         for k in &d.unknown {
             warnings.push(format!("{path}.{dpath}: unknown field {k:?}"));
         }
-        let kind = d.dimension.as_ref().ok_or_else(|| InputError::new(format!("{dpath}.type"), "required field is missing"))?;
+        let kind_key = d.dimension.as_ref().ok_or_else(|| InputError::new(format!("{dpath}.type"), "required field is missing"))?;
+        // Compared as raw bytes (no decoding pass); only reported text is decoded.
+        let kind = String::from_utf8_lossy(&kind_key.0);
         let volume = d.volume.ok_or_else(|| InputError::new(format!("{dpath}.volume"), "required field is missing"))?.0;
-        let slot = match kind.as_str() {
+        let slot = match &*kind {
             "ENERGY" => &mut v.energy,
             "TIME" => &mut v.time,
             "PARKING_TIME" => &mut v.parking_time,
@@ -259,14 +261,14 @@ fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, index: usize
         };
         if let Some(prev) = slot {
             // Additive dimensions are summed; a repeated measurement keeps the later value.
-            if matches!(kind.as_str(), "ENERGY" | "TIME" | "PARKING_TIME" | "RESERVATION_TIME") {
+            if matches!(&*kind, "ENERGY" | "TIME" | "PARKING_TIME" | "RESERVATION_TIME") {
                 if let Some(sum) = volume.checked_add(*prev) {
                     *slot = Some(sum);
                 }
             } else {
                 *slot = Some(volume);
             }
-            warnings.push(format!("{path}: dimension {} given more than once", kind.as_str()));
+            warnings.push(format!("{path}: dimension {} given more than once", kind));
         } else {
             *slot = Some(volume);
         }

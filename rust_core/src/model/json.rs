@@ -40,6 +40,35 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
+/// An object key as raw bytes: keys are compared, never decoded (no UTF-8 pass, no unescaping;
+/// a key written with escapes is simply not one we know).
+pub struct Key<'a>(pub Cow<'a, [u8]>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_vec())))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v.as_bytes())))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.as_bytes().to_vec())))
+            }
+        }
+        d.deserialize_bytes(V(PhantomData))
+    }
+}
+
 /// Re-raise a nested error with `prefix` put in front of its path.
 pub fn ctx<E: de::Error>(prefix: &str, err: E) -> E {
     let text = err.to_string();
@@ -118,9 +147,9 @@ macro_rules! ocpi_object {
                     }
                     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                         let mut out = $name::default();
-                        while let Some(key) = map.next_key::<$crate::model::json::Str<'de>>()? {
-                            match key.as_str() {
-                                $( $json => {
+                        while let Some(key) = map.next_key::<$crate::model::json::Key<'de>>()? {
+                            match &*key.0 {
+                                $( k if k == $json.as_bytes() => {
                                     out.$field = map
                                         .next_value::<Option<$ty>>()
                                         .map_err(|e| $crate::model::json::ctx($json, e))?;
@@ -138,7 +167,7 @@ macro_rules! ocpi_object {
             }
         }
     };
-    (@unknown $out:ident, $k:ident) => { $out.unknown.push($k.to_string()) };
+    (@unknown $out:ident, $k:ident) => { $out.unknown.push(String::from_utf8_lossy($k).into_owned()) };
     (@unknown $out:ident, $k:ident, quiet) => { let _ = &$out.unknown; };
 }
 pub(crate) use ocpi_object;

@@ -116,7 +116,7 @@ pub fn build_pieces(inp: &PieceInput, periods: &[&Period]) -> Vec<Piece> {
             for k in 0..4 {
                 share[k] = if last {
                     whole[k] - given[k]
-                } else if total == 0 {
+                } else if total == 0 || whole[k].is_zero() {
                     Decimal::ZERO
                 } else {
                     whole[k] * Decimal::from(edge - at) / Decimal::from(total)
