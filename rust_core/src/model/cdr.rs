@@ -1,15 +1,15 @@
 //! Reader for OCPI CDR JSON (2.2.1; 2.1.1 and 2.3.0 shapes converted on input) into `Cdr`.
 
 use rust_decimal::Decimal;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
-use super::json::{Indexed, Key, Str, ocpi_object};
+use super::json::{Indexed, Key, Str, ctx, ocpi_object};
 use super::tariff::{RawTariff, convert as convert_tariff};
 use super::Version;
 use crate::datetime::{Micros, parse_datetime};
-use crate::error::{InputError, from_json_error};
+use crate::error::{InputError, PATH_SEP, from_json_error};
 use crate::number::Num;
 use crate::tariff::Tariff;
 
@@ -103,7 +103,7 @@ ocpi_object! {
 ocpi_object! {
     struct RawPeriod<'a> {
         "start_date_time" => start_date_time: Str<'a>,
-        "dimensions" => dimensions: Indexed<RawDimension<'a>>,
+        "dimensions" => dimensions: Dimensions,
         "tariff_id" => tariff_id: Str<'a>,
     }
 }
@@ -112,6 +112,86 @@ ocpi_object! {
     struct RawDimension<'a> {
         "type" => dimension: Key<'a>,
         "volume" => volume: Num,
+    }
+}
+
+/// A period's `dimensions`, folded into `Volumes` while reading (no list of raw dimensions is
+/// built: this runs for every period of every CDR). `notes` holds (dimension index, remark).
+#[derive(Default)]
+struct Dimensions {
+    volumes: Volumes,
+    count: usize,
+    notes: Vec<(usize, String)>,
+}
+
+impl<'de> Deserialize<'de> for Dimensions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Dimensions;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of CdrDimension")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Dimensions, A::Error> {
+                let mut out = Dimensions::default();
+                loop {
+                    let i = out.count;
+                    let dim = match seq.next_element::<RawDimension<'de>>() {
+                        Ok(Some(dim)) => dim,
+                        Ok(None) => return Ok(out),
+                        Err(e) => return Err(ctx(&format!("[{i}]"), e)),
+                    };
+                    out.count += 1;
+                    out.add(i, &dim).map_err(|(field, msg)| A::Error::custom(format_args!("[{i}].{field}{PATH_SEP}{msg}")))?;
+                }
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl Dimensions {
+    fn add(&mut self, i: usize, d: &RawDimension) -> Result<(), (&'static str, &'static str)> {
+        for k in &d.unknown {
+            self.notes.push((i, format!("unknown field {k:?}")));
+        }
+        let kind_key = d.dimension.as_ref().ok_or(("type", "required field is missing"))?;
+        let volume = d.volume.ok_or(("volume", "required field is missing"))?.0;
+        // Compared as raw bytes (no decoding pass); only reported text is decoded.
+        let kind = String::from_utf8_lossy(&kind_key.0);
+        let v = &mut self.volumes;
+        let slot = match &*kind {
+            "ENERGY" => &mut v.energy,
+            "TIME" => &mut v.time,
+            "PARKING_TIME" => &mut v.parking_time,
+            "RESERVATION_TIME" => &mut v.reservation_time,
+            "CURRENT" => &mut v.current,
+            "MIN_CURRENT" => &mut v.min_current,
+            "MAX_CURRENT" => &mut v.max_current,
+            "POWER" => &mut v.power,
+            "MIN_POWER" => &mut v.min_power,
+            "MAX_POWER" => &mut v.max_power,
+            // Informational (or 2.1.1 FLAT, which the tariff prices): not used for pricing.
+            "ENERGY_EXPORT" | "ENERGY_IMPORT" | "STATE_OF_CHARGE" | "FLAT" => return Ok(()),
+            other => {
+                self.notes.push((i, format!("unknown dimension type {other:?} ignored")));
+                return Ok(());
+            }
+        };
+        if let Some(prev) = slot {
+            // Additive dimensions are summed; a repeated measurement keeps the later value.
+            if matches!(&*kind, "ENERGY" | "TIME" | "PARKING_TIME" | "RESERVATION_TIME") {
+                if let Some(sum) = volume.checked_add(*prev) {
+                    *slot = Some(sum);
+                }
+            } else {
+                *slot = Some(volume);
+            }
+            self.notes.push((i, format!("dimension {kind} given more than once")));
+        } else {
+            *slot = Some(volume);
+        }
+        Ok(())
     }
 }
 
@@ -228,51 +308,13 @@ fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, index: usize
     }
     let start = time_field(&p.start_date_time, "start_date_time")?;
     let dims = p.dimensions.ok_or_else(|| InputError::new("dimensions", "required field is missing"))?;
-    if dims.0.is_empty() {
+    if dims.count == 0 {
         warnings.push(format!("{path}: no dimensions"));
     }
-    let mut v = Volumes::default();
-    for (i, d) in dims.0.iter().enumerate() {
-        let dpath = DimPath(i);
-        for k in &d.unknown {
-            warnings.push(format!("{path}.{dpath}: unknown field {k:?}"));
-        }
-        let kind_key = d.dimension.as_ref().ok_or_else(|| InputError::new(format!("{dpath}.type"), "required field is missing"))?;
-        // Compared as raw bytes (no decoding pass); only reported text is decoded.
-        let kind = String::from_utf8_lossy(&kind_key.0);
-        let volume = d.volume.ok_or_else(|| InputError::new(format!("{dpath}.volume"), "required field is missing"))?.0;
-        let slot = match &*kind {
-            "ENERGY" => &mut v.energy,
-            "TIME" => &mut v.time,
-            "PARKING_TIME" => &mut v.parking_time,
-            "RESERVATION_TIME" => &mut v.reservation_time,
-            "CURRENT" => &mut v.current,
-            "MIN_CURRENT" => &mut v.min_current,
-            "MAX_CURRENT" => &mut v.max_current,
-            "POWER" => &mut v.power,
-            "MIN_POWER" => &mut v.min_power,
-            "MAX_POWER" => &mut v.max_power,
-            // Informational (or 2.1.1 FLAT, which the tariff prices): not used for pricing.
-            "ENERGY_EXPORT" | "ENERGY_IMPORT" | "STATE_OF_CHARGE" | "FLAT" => continue,
-            other => {
-                warnings.push(format!("{path}.{dpath}: unknown dimension type {other:?} ignored"));
-                continue;
-            }
-        };
-        if let Some(prev) = slot {
-            // Additive dimensions are summed; a repeated measurement keeps the later value.
-            if matches!(&*kind, "ENERGY" | "TIME" | "PARKING_TIME" | "RESERVATION_TIME") {
-                if let Some(sum) = volume.checked_add(*prev) {
-                    *slot = Some(sum);
-                }
-            } else {
-                *slot = Some(volume);
-            }
-            warnings.push(format!("{path}: dimension {} given more than once", kind));
-        } else {
-            *slot = Some(volume);
-        }
+    for (i, note) in &dims.notes {
+        warnings.push(format!("{path}.{}: {note}", DimPath(*i)));
     }
+    let v = dims.volumes;
     Ok(Period { start, tariff_id: p.tariff_id.map(|s| s.0), volumes: v })
 }
 
