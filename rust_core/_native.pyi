@@ -1,6 +1,8 @@
 """Type stubs for the compiled module `rust_core._native` (src/python.rs)."""
 
-from typing import Literal
+from typing import Literal, final
+
+__all__ = ["BatchResult", "PricingError", "TariffSet", "__version__", "error_json", "parse_only", "price_batch", "price_cdr"]
 
 __version__: str
 
@@ -12,16 +14,18 @@ class PricingError(ValueError):
     reason: str
     """The message without the path."""
 
+@final
 class TariffSet:
     """A compiled set of tariffs, reused across calls."""
 
-    def __init__(self, json: bytes | str) -> None: ...
+    def __new__(cls, json: bytes | str) -> TariffSet: ...
     def __len__(self) -> int: ...
     @property
     def ids(self) -> list[str]: ...
     @property
     def warnings(self) -> list[tuple[str, str]]: ...
 
+@final
 class BatchResult:
     records: int
     priced: int
