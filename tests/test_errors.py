@@ -92,3 +92,12 @@ def test_bad_options_are_rejected() -> None:
         price_cdr(json.dumps(V1["cdr"]), split="never")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         price_cdr(42)  # type: ignore[arg-type]
+
+
+def test_unknown_fields_and_dimension_types_are_warned_with_their_path() -> None:
+    cdr = cdr_with(surprise=1)
+    cdr["charging_periods"][0]["dimensions"].append({"type": "FOO", "volume": 1, "x": 2})
+    warnings = price_cdr(json.dumps(cdr)).warnings
+    assert 'unknown field "surprise"' in warnings
+    assert 'charging_periods[0].dimensions[2]: unknown field "x"' in warnings
+    assert 'charging_periods[0].dimensions[2]: unknown dimension type "FOO" ignored' in warnings

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +29,15 @@ class BatchSummary:
     seconds: float = 0.0
     bytes_in: int = 0
     first_errors: list[tuple[int, str | None, str, str]] = field(default_factory=list)
+
+    def add(self, result: BatchResult, chunk_len: int, keep_errors: int) -> None:
+        """Count one priced chunk, keeping the first `keep_errors` errors for display."""
+        self.records += result.records
+        self.priced += result.priced
+        self.errors += len(result.errors)
+        self.bytes_in += chunk_len
+        for line, _index, rec_id, field_, message in result.errors[: max(0, keep_errors - len(self.first_errors))]:
+            self.first_errors.append((line, rec_id, field_, message))
 
     @property
     def per_second(self) -> float:
@@ -67,40 +77,33 @@ def price_file(
     summary = BatchSummary()
     kwargs = options.kwargs()
     started = time.perf_counter()
-
-    def collect(result: BatchResult, chunk_len: int) -> None:
-        dst.write(result.output)
-        summary.records += result.records
-        summary.priced += result.priced
-        if result.errors:
-            summary.errors += len(result.errors)
-            if err_dst is not None:
-                err_dst.write(result.errors_jsonl())
-            for ln, _index, rec_id, fld, msg in result.errors:
-                if len(summary.first_errors) < keep_errors:
-                    summary.first_errors.append((ln, rec_id, fld, msg))
-        summary.bytes_in += chunk_len
-        if progress is not None:
-            progress(chunk_len)
-
-    # Pipeline: the engine prices chunk k (GIL released, all cores) on a worker thread while
-    # this thread writes the results of chunk k-1 and reads chunk k+1.
     line = 1
-    with cdrs.open("rb") as src, out.open("wb") as dst, ThreadPoolExecutor(max_workers=1) as pool:
-        err_dst = errors_out.open("wb") if errors_out else None
-        try:
-            pending: tuple[Future[BatchResult], int] | None = None
-            for chunk in iter_chunks(src, chunk_bytes):
-                job = pool.submit(price_batch, chunk, tariffs, first_line=line, **kwargs)
-                line += chunk.count(b"\n")
-                if pending is not None:
-                    collect(pending[0].result(), pending[1])
-                pending = (job, len(chunk))
+    with ExitStack() as stack:
+        src = stack.enter_context(cdrs.open("rb"))
+        dst = stack.enter_context(out.open("wb"))
+        err_dst = stack.enter_context(errors_out.open("wb")) if errors_out else None
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+
+        def collect(job: Future[BatchResult], chunk_len: int) -> None:
+            result = job.result()
+            dst.write(result.output)
+            if result.errors and err_dst is not None:
+                err_dst.write(result.errors_jsonl())
+            summary.add(result, chunk_len, keep_errors)
+            if progress is not None:
+                progress(chunk_len)
+
+        # Pipeline: the engine prices chunk k (GIL released, all cores) on a worker thread while
+        # this thread writes the results of chunk k-1 and reads chunk k+1.
+        pending: tuple[Future[BatchResult], int] | None = None
+        for chunk in iter_chunks(src, chunk_bytes):
+            job = pool.submit(price_batch, chunk, tariffs, first_line=line, **kwargs)
+            line += chunk.count(b"\n")
             if pending is not None:
-                collect(pending[0].result(), pending[1])
-        finally:
-            if err_dst is not None:
-                err_dst.close()
+                collect(*pending)
+            pending = (job, len(chunk))
+        if pending is not None:
+            collect(*pending)
     summary.seconds = time.perf_counter() - started
     return summary
 

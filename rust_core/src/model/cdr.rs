@@ -275,7 +275,7 @@ fn convert(raw: RawCdr<'_>) -> Result<Cdr<'_>, InputError> {
     }
     let mut periods = Vec::with_capacity(raw_periods.0.len());
     for (i, p) in raw_periods.0.into_iter().enumerate() {
-        periods.push(convert_period(p, &mut warnings, i).map_err(|e| e.within(&format!("charging_periods[{i}]")))?);
+        periods.push(convert_period(p, &mut warnings, i).map_err(|e| e.within(&At("charging_periods", i).to_string()))?);
     }
     let mut embedded = Vec::new();
     if let Some(ts) = tariffs {
@@ -302,7 +302,7 @@ fn convert(raw: RawCdr<'_>) -> Result<Cdr<'_>, InputError> {
 
 fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, index: usize) -> Result<Period<'a>, InputError> {
     // Paths are built only when something is reported: this runs for every period of every CDR.
-    let path = PeriodPath(index);
+    let path = At("charging_periods", index);
     for k in &p.unknown {
         warnings.push(format!("{path}: unknown field {k:?}"));
     }
@@ -312,25 +312,17 @@ fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, index: usize
         warnings.push(format!("{path}: no dimensions"));
     }
     for (i, note) in &dims.notes {
-        warnings.push(format!("{path}.{}: {note}", DimPath(*i)));
+        warnings.push(format!("{path}.{}: {note}", At("dimensions", *i)));
     }
-    let v = dims.volumes;
-    Ok(Period { start, tariff_id: p.tariff_id.map(|s| s.0), volumes: v })
+    Ok(Period { start, tariff_id: p.tariff_id.map(|s| s.0), volumes: dims.volumes })
 }
 
-struct PeriodPath(usize);
+/// `name[index]`, formatted only when a path is reported.
+struct At(&'static str, usize);
 
-impl std::fmt::Display for PeriodPath {
+impl fmt::Display for At {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "charging_periods[{}]", self.0)
-    }
-}
-
-struct DimPath(usize);
-
-impl std::fmt::Display for DimPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "dimensions[{}]", self.0)
+        write!(f, "{}[{}]", self.0, self.1)
     }
 }
 
