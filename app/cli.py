@@ -1,4 +1,5 @@
-"""The `ocpi-engine` command line: thin shells over `app.rating` and `rust_core`."""
+"""The `ocpi-engine` command line: pricing commands (thin shells over `app.rating` and `rust_core`) and the
+service commands of `app.service_cli`."""
 
 from __future__ import annotations
 
@@ -165,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="price the bundled sample CDRs and print a summary")
     d.set_defaults(func=cmd_demo)
+
+    from app.service_cli import add_commands
+
+    add_commands(sub)
     return parser
 
 

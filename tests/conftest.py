@@ -25,3 +25,15 @@ def demo_cdr_lines() -> list[bytes]:
 
 def load_vector(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A PostgreSQL server to create test databases on: DATABASE_URL's when set, else an embedded one."""
+    import os
+
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    from app.db import embedded
+
+    return embedded.start(tmp_path_factory.mktemp("embedded-pg"))

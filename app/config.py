@@ -1,0 +1,94 @@
+"""Service settings: environment variables first, then per-user defaults (nothing to configure to start)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    """Per-user data folder (XDG on Linux), where the embedded database and the key file live."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ocpi-engine"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None
+    """Any PostgreSQL; None starts the embedded server in `data_dir`."""
+    data_dir: Path = Path()
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str | None = None
+    """Public URL peers use to reach us; default http://host:port."""
+    workers: int = 1
+    secret_key: str | None = None
+    """Fernet key (urlsafe base64) for credentials tokens at rest; default: a generated key file in data_dir."""
+    max_body_bytes: int = 4 * 1024 * 1024
+    page_limit: int = 1000
+    """Largest page a GET list serves (advertised in X-Limit)."""
+    default_page: int = 100
+    pool_min: int = 2
+    pool_max: int = 10
+    request_timeout: float = 15.0
+    """Seconds an outgoing OCPI call may take."""
+    log_level: str = "INFO"
+
+    @property
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    def with_(self, **changes: object) -> "Settings":
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        e = os.environ if env is None else env
+
+        def num(name: str, default: int) -> int:
+            raw = e.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise SystemExit(f"ocpi-engine: error: {name}={raw!r} is not an integer") from None
+
+        return cls(
+            database_url=e.get("DATABASE_URL") or None,
+            data_dir=Path(e.get("OCPI_ENGINE_DATA_DIR") or default_data_dir()),
+            host=e.get("OCPI_ENGINE_HOST", "127.0.0.1"),
+            port=num("OCPI_ENGINE_PORT", 8000),
+            base_url=e.get("OCPI_ENGINE_BASE_URL") or None,
+            workers=num("OCPI_ENGINE_WORKERS", 1),
+            secret_key=e.get("OCPI_ENGINE_SECRET_KEY") or None,
+            max_body_bytes=num("OCPI_ENGINE_MAX_BODY_BYTES", 4 * 1024 * 1024),
+            page_limit=num("OCPI_ENGINE_PAGE_LIMIT", 1000),
+            pool_max=num("OCPI_ENGINE_POOL_MAX", 10),
+            log_level=e.get("OCPI_ENGINE_LOG_LEVEL", "INFO").upper(),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The same settings as environment variables, for server worker processes."""
+        env = {
+            "OCPI_ENGINE_DATA_DIR": str(self.data_dir),
+            "OCPI_ENGINE_HOST": self.host,
+            "OCPI_ENGINE_PORT": str(self.port),
+            "OCPI_ENGINE_WORKERS": str(self.workers),
+            "OCPI_ENGINE_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "OCPI_ENGINE_PAGE_LIMIT": str(self.page_limit),
+            "OCPI_ENGINE_POOL_MAX": str(self.pool_max),
+            "OCPI_ENGINE_LOG_LEVEL": self.log_level,
+        }
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        if self.base_url:
+            env["OCPI_ENGINE_BASE_URL"] = self.base_url
+        if self.secret_key:
+            env["OCPI_ENGINE_SECRET_KEY"] = self.secret_key
+        return env

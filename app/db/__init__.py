@@ -1,0 +1,1 @@
+"""PostgreSQL through asyncpg: the embedded server, the pool, migrations and the repositories."""

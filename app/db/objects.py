@@ -1,0 +1,168 @@
+"""One repository for every module's OCPI objects: stored as their JSON text, found by upper-cased keys.
+
+Table names come from `ObjectTable` constants, never from requests; every value is a parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectTable:
+    name: str
+    keys: tuple[str, ...] = ("country_code", "party_id", "id")
+    by_emsp: bool = False
+    """Sessions and CDRs carry the eMSP of their token, which alone may see them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    data: str
+    last_updated: dt.datetime
+    peer_id: int | None
+
+
+@dataclass(slots=True)
+class Filter:
+    """What one caller may see of a table, plus the request's date window (§1.5)."""
+
+    own: bool | None = None
+    """True: objects of our parties; False: objects pushed by peers; None: both."""
+    peer_id: int | None = None
+    owners: list[tuple[str, str]] = field(default_factory=list)
+    emsps: list[tuple[str, str]] = field(default_factory=list)
+    restrict_emsps: bool = False
+    date_from: dt.datetime | None = None
+    date_to: dt.datetime | None = None
+
+    def where(self, table: ObjectTable) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        args: list[object] = []
+
+        def arg(value: object) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if self.own is True:
+            clauses.append("peer_id IS NULL")
+        elif self.own is False:
+            clauses.append("peer_id IS NOT NULL")
+        if self.peer_id is not None:
+            clauses.append(f"peer_id = {arg(self.peer_id)}")
+        if self.owners:
+            clauses.append(f"(country_code, party_id) IN (SELECT * FROM unnest({arg([o[0] for o in self.owners])}::text[], "
+                           f"{arg([o[1] for o in self.owners])}::text[]))")
+        if self.restrict_emsps and table.by_emsp:
+            clauses.append(f"(emsp_country_code, emsp_party_id) IN (SELECT * FROM unnest({arg([e[0] for e in self.emsps])}::text[], "
+                           f"{arg([e[1] for e in self.emsps])}::text[]))")
+        if self.date_from is not None:
+            clauses.append(f"last_updated >= {arg(self.date_from)}")
+        if self.date_to is not None:
+            clauses.append(f"last_updated < {arg(self.date_to)}")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _key_where(table: ObjectTable, start: int = 1) -> str:
+    return " AND ".join(f"{k} = ${i}" for i, k in enumerate(table.keys, start))
+
+
+def normalize_key(key: tuple[str, ...]) -> tuple[str, ...]:
+    """CiString ids compare case-insensitively (§1.10): keys are stored upper-cased."""
+    return tuple(k.upper() for k in key)
+
+
+def _row(table: ObjectTable, key: tuple[str, ...], data: str, last_updated: dt.datetime, peer_id: int | None,
+         emsp: tuple[str, str] | None) -> tuple[list[str], list[object]]:
+    cols = [*table.keys, "last_updated", "peer_id", "data"]
+    values: list[object] = [*normalize_key(key), last_updated, peer_id, data]
+    if table.by_emsp:
+        if emsp is None:
+            raise ValueError(f"{table.name} rows need the eMSP of their token")
+        cols += ["emsp_country_code", "emsp_party_id"]
+        values += [emsp[0].upper(), emsp[1].upper()]
+    return cols, values
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, key: tuple[str, ...],
+              for_update: bool = False) -> Stored | None:
+    row = await conn.fetchrow(
+        f"SELECT data::text AS data, last_updated, peer_id FROM {table.name} WHERE {_key_where(table)}"
+        + (" FOR UPDATE" if for_update else ""), *normalize_key(key))
+    return None if row is None else Stored(row["data"], row["last_updated"], row["peer_id"])
+
+
+async def put(conn: asyncpg.Connection, table: ObjectTable, key: tuple[str, ...], data: str,
+              last_updated: dt.datetime, peer_id: int | None, emsp: tuple[str, str] | None = None) -> bool:
+    """Create or replace; returns True when created. Replacing keeps `seq`, so page order is stable."""
+    cols, values = _row(table, key, data, last_updated, peer_id, emsp)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in table.keys)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    created = await conn.fetchval(
+        f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({', '.join(table.keys)}) DO UPDATE SET {updates} RETURNING (xmax = 0)", *values)
+    return bool(created)
+
+
+async def insert_new(conn: asyncpg.Connection, table: ObjectTable, key: tuple[str, ...], data: str,
+                     last_updated: dt.datetime, peer_id: int | None, emsp: tuple[str, str] | None = None) -> bool:
+    """Insert unless the key exists (CDRs are immutable); returns False for an existing key."""
+    cols, values = _row(table, key, data, last_updated, peer_id, emsp)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    status = await conn.execute(
+        f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING", *values)
+    return status.endswith(" 1")
+
+
+async def delete(conn: asyncpg.Connection, table: ObjectTable, key: tuple[str, ...]) -> bool:
+    status = await conn.execute(f"DELETE FROM {table.name} WHERE {_key_where(table)}", *normalize_key(key))
+    return status.endswith(" 1")
+
+
+async def page(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, flt: Filter, offset: int,
+               limit: int) -> tuple[int, list[str]]:
+    """The total matching `flt` and one page of objects' JSON, oldest-created first, in one round trip."""
+    where, args = flt.where(table)
+    n = len(args)
+    row = await conn.fetchrow(
+        f"SELECT (SELECT count(*) FROM {table.name}{where}) AS total, "
+        f"ARRAY(SELECT data::text FROM {table.name}{where} ORDER BY seq LIMIT ${n + 1} OFFSET ${n + 2}) AS items",
+        *args, limit, offset)
+    return int(row["total"]), list(row["items"])
+
+
+async def find_own(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, object_id: str,
+                   owner: tuple[str, str] | None = None, token_type: str | None = None) -> Stored | None:
+    """One of our own objects by id alone (a Sender URL has no country/party), optionally of one owner;
+    tokens also by type."""
+    args: list[object] = [object_id.upper()]
+    where = "peer_id IS NULL AND id = $1"
+    if owner is not None:
+        args += [owner[0].upper(), owner[1].upper()]
+        where += f" AND country_code = ${len(args) - 1} AND party_id = ${len(args)}"
+    if token_type is not None:
+        args.append(token_type.upper())
+        where += f" AND type = ${len(args)}"
+    row = await conn.fetchrow(f"SELECT data::text AS data, last_updated, peer_id FROM {table.name} WHERE {where} "
+                              "ORDER BY seq LIMIT 1", *args)
+    return None if row is None else Stored(row["data"], row["last_updated"], row["peer_id"])
+
+
+Row = tuple[tuple[str, ...], str, dt.datetime, int | None, tuple[str, str] | None]
+"""key, JSON text, last_updated, peer_id, eMSP."""
+
+
+async def put_many(conn: asyncpg.Connection, table: ObjectTable, rows: Sequence[Row]) -> None:
+    """`put` for many objects in one pipelined statement (imports)."""
+    if not rows:
+        return
+    cols, _ = _row(table, *rows[0])
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in table.keys)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    await conn.executemany(
+        f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({', '.join(table.keys)}) DO UPDATE SET {updates}", [_row(table, *r)[1] for r in rows])

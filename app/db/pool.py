@@ -1,0 +1,40 @@
+"""Connections: the asyncpg pool of a server process, and database creation for a fresh deployment."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+
+async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60)
+    assert pool is not None
+    return pool
+
+
+def with_database(dsn: str, database: str) -> str:
+    """The same server URI pointing at another database."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+async def ensure_database(admin_dsn: str, database: str) -> str:
+    """Create `database` on the server of `admin_dsn` unless it exists; returns its URI."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            # Identifiers cannot be parameters; quote it as PostgreSQL does.
+            await conn.execute(f'CREATE DATABASE "{database.replace(chr(34), chr(34) * 2)}"')
+    finally:
+        await conn.close()
+    return with_database(admin_dsn, database)
+
+
+async def drop_database(admin_dsn: str, database: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database.replace(chr(34), chr(34) * 2)}" WITH (FORCE)')
+    finally:
+        await conn.close()

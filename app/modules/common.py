@@ -1,0 +1,197 @@
+"""What every functional module shares: its description (`Module`), who may see what, the Sender's
+paginated list, and the Receiver's GET/PUT/PATCH/DELETE of client-owned objects (digest §1.5–§1.7).
+Roles differ in routes and permissions, not in copies of this code."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+
+from app.db import objects, parties
+from app.db.objects import Filter, ObjectTable
+from app.db.parties import Party
+from app.db.peers import Peer
+from app.ocpi import pagination, routing
+from app.ocpi.transport import CLIENT_ERROR, INVALID_PARAMETERS, OcpiError, compact, decode_json, not_found, respond
+from app.schemas.types import to_utc
+
+Doc = dict[str, Any]
+# Stored documents are re-read exactly: numbers as Decimal, never float.
+_doc_decoder = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
+_doc_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+def load_doc(text: str | bytes) -> Doc:
+    return _doc_decoder.decode(text)
+
+
+def dump_doc(doc: Doc) -> bytes:
+    return _doc_encoder.encode(doc)
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    identifier: str
+    table: ObjectTable
+    schema: type[Any]
+    owner_role: str
+    """The role that owns these objects: CPO, or EMSP for tokens."""
+    unknown_status: int = CLIENT_ERROR
+    """OCPI status for an unknown object (2003 for locations, 2004 for tokens)."""
+    patch_needs_last_updated: bool = True
+    id_fields: tuple[str, ...] = ("country_code", "party_id", "id")
+    """The object's fields that make up its key, in key order (tokens: uid and type)."""
+
+    @property
+    def noun(self) -> str:
+        return self.identifier.rstrip("s")
+
+    @property
+    def viewer_role(self) -> str:
+        return "EMSP" if self.owner_role == "CPO" else "CPO"
+
+    def unknown(self, what: str) -> OcpiError:
+        return not_found(f"unknown {what}", self.unknown_status)
+
+
+_PARTIES_TTL = 2.0
+
+
+async def own_parties(request: Request[Any, Any, Any]) -> list[Party]:
+    """Our hosted parties, re-read at most every two seconds (the CLI may add one while we run)."""
+    state = request.app.state
+    cached = state.get("own_parties")
+    if cached is None or time.monotonic() - cached[0] > _PARTIES_TTL:
+        cached = (time.monotonic(), await parties.list_all(state.pool))
+        state["own_parties"] = cached
+    result: list[Party] = cached[1]
+    return result
+
+
+async def reply_headers(request: Request[Any, Any, Any], peer: Peer, module: Module, *, we_own: bool) -> dict[str, str]:
+    own_role = module.owner_role if we_own else module.viewer_role
+    peer_role = module.viewer_role if we_own else module.owner_role
+    return routing.reply_headers(request, peer, await own_parties(request), peer_role, own_role)
+
+
+def json_list(items: list[str]) -> bytes:
+    return ("[" + ",".join(items) + "]").encode()
+
+
+# --- Sender interface: we own the objects -----------------------------------------------------------
+
+async def sender_list(request: Request[Any, Any, Any], peer: Peer, module: Module) -> Response[bytes]:
+    page = pagination.parse(request)
+    flt = Filter(own=True, date_from=page.date_from, date_to=page.date_to)
+    to = routing.request_to(request)
+    if to is not None:
+        flt.owners = [(to.country_code, to.party_id)]
+    if module.table.by_emsp:
+        # Sessions and CDRs go only to the eMSP of their token (§3.3: "only CDRs relevant to the caller").
+        frm = routing.request_from(request)
+        emsps = peer.parties_with_role("EMSP")
+        if frm is not None:
+            emsps = [p for p in emsps if (p.country_code, p.party_id) == (frm.country_code, frm.party_id)]
+        flt.restrict_emsps = True
+        flt.emsps = [(p.country_code, p.party_id) for p in emsps]
+    total, items = await objects.page(request.app.state.pool, module.table, flt, page.offset, page.limit)
+    headers = pagination.headers(request, page, total, len(items))
+    headers.update(await reply_headers(request, peer, module, we_own=True))
+    return respond(json_list(items), headers=headers)
+
+
+# --- Receiver interface: a peer's party owns the objects --------------------------------------------
+
+def check_owner(peer: Peer, module: Module, country_code: str, party_id: str) -> None:
+    """A peer may only touch objects of its own parties (§1.7: 404 otherwise)."""
+    if not peer.has_party(country_code, party_id, module.owner_role):
+        raise not_found(f"{country_code.upper()}*{party_id.upper()} is not a {module.owner_role} party of your platform")
+
+
+def check_same(name: str, in_body: Any, in_url: str) -> None:
+    """URL and object must name the same object (§1.7: 2001 otherwise); ids compare case-insensitively."""
+    if in_body is not None and str(in_body).upper() != in_url.upper():
+        raise OcpiError(INVALID_PARAMETERS, f"{name} {in_body!r} in the body differs from {in_url!r} in the URL")
+
+
+def check_ids(body: Any, module: Module, key: tuple[str, ...]) -> None:
+    for name, in_url in zip(module.id_fields, key, strict=True):
+        check_same(name, body.get(name) if isinstance(body, dict) else getattr(body, name), in_url)
+
+
+async def receiver_get(request: Request[Any, Any, Any], peer: Peer, module: Module, key: tuple[str, ...]) -> Response[bytes]:
+    check_owner(peer, module, key[0], key[1])
+    stored = await objects.get(request.app.state.pool, module.table, key)
+    if stored is None or stored.peer_id != peer.id:
+        raise module.unknown(f"{module.noun} {'/'.join(key)}")
+    return respond(stored.data.encode(), headers=await reply_headers(request, peer, module, we_own=False))
+
+
+def emsp_of(obj: Any) -> tuple[str, str] | None:
+    token = getattr(obj, "cdr_token", None)
+    return (token.country_code, token.party_id) if token is not None else None
+
+
+async def receiver_put(request: Request[Any, Any, Any], peer: Peer, module: Module, key: tuple[str, ...]) -> Response[bytes]:
+    """Create or replace a whole object (idempotent): 201 when created, 200 when replaced."""
+    check_owner(peer, module, key[0], key[1])
+    raw = await request.body()
+    obj = decode_json(raw, module.schema)
+    check_ids(obj, module, key)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        stored = await objects.get(conn, module.table, key, for_update=True)
+        if stored is not None and stored.peer_id != peer.id:
+            raise not_found(f"{module.noun} {'/'.join(key)} belongs to another platform")
+        created = await objects.put(conn, module.table, key, compact(raw), to_utc(obj.last_updated), peer.id, emsp_of(obj))
+    return respond(http_status=201 if created else 200, headers=await reply_headers(request, peer, module, we_own=False))
+
+
+Merge = Callable[[Doc, Doc], Doc]
+
+
+def merge_fields(stored: Doc, patch: Doc) -> Doc:
+    """PATCH: the fields sent replace the stored ones; a field sent as null is removed (§1.2)."""
+    merged = dict(stored)
+    for name, value in patch.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def patch_body(raw: bytes, module: Module) -> Doc:
+    patch = decode_json(raw, dict[str, Any])
+    if module.patch_needs_last_updated and "last_updated" not in patch:
+        raise OcpiError(INVALID_PARAMETERS, "a PATCH must carry last_updated")
+    return load_doc(raw)  # numbers kept exact
+
+
+async def receiver_patch(request: Request[Any, Any, Any], peer: Peer, module: Module, key: tuple[str, ...],
+                         merge: Merge = merge_fields) -> Response[bytes]:
+    """Apply a partial update to an existing object and validate the result as a whole object."""
+    check_owner(peer, module, key[0], key[1])
+    patch = patch_body(await request.body(), module)
+    check_ids(patch, module, key)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        stored = await objects.get(conn, module.table, key, for_update=True)
+        if stored is None or stored.peer_id != peer.id:
+            raise module.unknown(f"{module.noun} {'/'.join(key)}")
+        await save_merged(conn, module, key, merge(load_doc(stored.data), patch), peer.id)
+    return respond(headers=await reply_headers(request, peer, module, we_own=False))
+
+
+async def save_merged(conn: asyncpg.Connection, module: Module, key: tuple[str, ...], doc: Doc,
+                      peer_id: int | None) -> Any:
+    """Validate a document as the module's object and store it; a violation is reported as 2001."""
+    raw = dump_doc(doc)
+    obj = decode_json(raw, module.schema, what="object after the PATCH")
+    await objects.put(conn, module.table, key, raw.decode(), to_utc(obj.last_updated), peer_id, emsp_of(obj))
+    return obj

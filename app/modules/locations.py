@@ -1,0 +1,203 @@
+"""Locations (digest §3.1): CPO Sender (list, one Location/EVSE/Connector) and eMSP Receiver (GET/PUT/PATCH
+at every level, with the parent `last_updated` rules of §1.6). A Location is stored as one document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, patch, put
+
+from app.db import objects
+from app.db.objects import ObjectTable
+from app.db.peers import Peer
+from app.modules.common import (
+    Doc,
+    Module,
+    check_owner,
+    check_same,
+    load_doc,
+    merge_fields,
+    patch_body,
+    receiver_get,
+    receiver_patch,
+    receiver_put,
+    reply_headers,
+    save_merged,
+    sender_list,
+)
+from app.ocpi import routing
+from app.ocpi.transport import UNKNOWN_LOCATION, decode_json, encode, respond
+from app.schemas.v2_2_1 import EVSE, Connector, Location
+
+MODULE = Module("locations", ObjectTable("locations"), Location, owner_role="CPO", unknown_status=UNKNOWN_LOCATION)
+
+SENDER_PATHS = ["/", "/{location_id:str}", "/{location_id:str}/{evse_uid:str}",
+                "/{location_id:str}/{evse_uid:str}/{connector_id:str}"]
+RECEIVER_PATHS = ["/{country_code:str}/{party_id:str}/{location_id:str}",
+                  "/{country_code:str}/{party_id:str}/{location_id:str}/{evse_uid:str}",
+                  "/{country_code:str}/{party_id:str}/{location_id:str}/{evse_uid:str}/{connector_id:str}"]
+
+
+# --- document helpers: EVSEs by uid, connectors by id, CiString comparison -------------------------
+
+def _index(items: list[Doc], field: str, value: str) -> int | None:
+    value = value.upper()
+    for i, item in enumerate(items):
+        if str(item.get(field, "")).upper() == value:
+            return i
+    return None
+
+
+def _merge_list(stored: list[Doc], patch: list[Doc], field: str, merge: Any) -> list[Doc]:
+    """Merge patched children into stored ones by id; new ones are added, none is removed (§1.6)."""
+    out = list(stored)
+    for child in patch:
+        i = _index(out, field, str(child.get(field, "")))
+        if i is None:
+            out.append(child)
+        else:
+            out[i] = merge(out[i], child)
+    return out
+
+
+def _merge_with_children(stored: Doc, patch: Doc, children: str, id_field: str, merge_child: Any) -> Doc:
+    merged = merge_fields(stored, {k: v for k, v in patch.items() if k != children})
+    if isinstance(patch.get(children), list):
+        merged[children] = _merge_list(stored.get(children, []), patch[children], id_field, merge_child)
+    return merged
+
+
+def merge_evse(stored: Doc, patch: Doc) -> Doc:
+    return _merge_with_children(stored, patch, "connectors", "id", merge_fields)
+
+
+def merge_location(stored: Doc, patch: Doc) -> Doc:
+    return _merge_with_children(stored, patch, "evses", "uid", merge_evse)
+
+
+def _extract(doc: Doc, evse_uid: str | None, connector_id: str | None) -> Doc | None:
+    if evse_uid is None:
+        return doc
+    evses = doc.get("evses", [])
+    i = _index(evses, "uid", evse_uid)
+    if i is None:
+        return None
+    if connector_id is None:
+        return evses[i]  # type: ignore[no-any-return]
+    connectors = evses[i].get("connectors", [])
+    j = _index(connectors, "id", connector_id)
+    return None if j is None else connectors[j]
+
+
+def _where(location_id: str, evse_uid: str | None, connector_id: str | None) -> str:
+    return "/".join(p for p in (location_id, evse_uid, connector_id) if p is not None)
+
+
+# --- Sender (CPO) ----------------------------------------------------------------------------------
+
+@get(SENDER_PATHS)
+async def sender_get(request: Request[Any, Any, Any], peer: Peer, location_id: str | None = None,
+                     evse_uid: str | None = None, connector_id: str | None = None) -> Response[bytes]:
+    if location_id is None:
+        return await sender_list(request, peer, MODULE)
+    to = routing.request_to(request)
+    stored = await objects.find_own(request.app.state.pool, MODULE.table, location_id,
+                                    (to.country_code, to.party_id) if to else None)
+    if stored is None:
+        raise MODULE.unknown(f"location {location_id}")
+    headers = await reply_headers(request, peer, MODULE, we_own=True)
+    if evse_uid is None:
+        return respond(stored.data.encode(), headers=headers)
+    part = _extract(load_doc(stored.data), evse_uid, connector_id)
+    if part is None:
+        raise MODULE.unknown(f"location object {_where(location_id, evse_uid, connector_id)}")
+    return respond(encode(part), headers=headers)
+
+
+# --- Receiver (eMSP) -------------------------------------------------------------------------------
+
+@get(RECEIVER_PATHS)
+async def receiver_get_location(request: Request[Any, Any, Any], peer: Peer, country_code: str, party_id: str,
+                                location_id: str, evse_uid: str | None = None,
+                                connector_id: str | None = None) -> Response[bytes]:
+    key = (country_code, party_id, location_id)
+    if evse_uid is None:
+        return await receiver_get(request, peer, MODULE, key)
+    check_owner(peer, MODULE, country_code, party_id)
+    stored = await objects.get(request.app.state.pool, MODULE.table, key)
+    part = _extract(load_doc(stored.data), evse_uid, connector_id) if stored and stored.peer_id == peer.id else None
+    if part is None:
+        raise MODULE.unknown(f"location object {_where(location_id, evse_uid, connector_id)}")
+    return respond(encode(part), headers=await reply_headers(request, peer, MODULE, we_own=False))
+
+
+async def _change_child(request: Request[Any, Any, Any], peer: Peer, key: tuple[str, str, str], evse_uid: str,
+                        connector_id: str | None, *, replace: bool) -> Response[bytes]:
+    """PUT or PATCH of an EVSE or Connector inside a stored Location: the parents take the child's new
+    `last_updated` (§1.6); the whole Location is validated before it is stored."""
+    check_owner(peer, MODULE, key[0], key[1])
+    raw = await request.body()
+    if replace:
+        child_type = Connector if connector_id is not None else EVSE
+        decode_json(raw, child_type)  # validates the child alone first, for a precise message
+        child = load_doc(raw)
+    else:
+        child = patch_body(raw, MODULE)
+    id_field, id_value = ("id", connector_id) if connector_id is not None else ("uid", evse_uid)
+    check_same(id_field, child.get(id_field), id_value)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        stored = await objects.get(conn, MODULE.table, key, for_update=True)
+        if stored is None or stored.peer_id != peer.id:
+            raise MODULE.unknown(f"location {key[2]}")
+        doc = load_doc(stored.data)
+        evses: list[Doc] = doc.setdefault("evses", [])
+        i = _index(evses, "uid", evse_uid)
+        created = False
+        if connector_id is None:
+            if i is None:
+                if not replace:
+                    raise MODULE.unknown(f"EVSE {key[2]}/{evse_uid}")
+                evses.append(child)
+                created = True
+            else:
+                evses[i] = child if replace else merge_evse(evses[i], child)
+        else:
+            if i is None:
+                raise MODULE.unknown(f"EVSE {key[2]}/{evse_uid}")
+            connectors: list[Doc] = evses[i].setdefault("connectors", [])
+            j = _index(connectors, "id", connector_id)
+            if j is None:
+                if not replace:
+                    raise MODULE.unknown(f"connector {key[2]}/{evse_uid}/{connector_id}")
+                connectors.append(child)
+                created = True
+            else:
+                connectors[j] = child if replace else merge_fields(connectors[j], child)
+            evses[i]["last_updated"] = child["last_updated"]
+        doc["last_updated"] = child["last_updated"]
+        await save_merged(conn, MODULE, key, doc, peer.id)
+    return respond(http_status=201 if created else 200, headers=await reply_headers(request, peer, MODULE, we_own=False))
+
+
+@put(RECEIVER_PATHS, status_code=200)
+async def receiver_put_location(request: Request[Any, Any, Any], peer: Peer, country_code: str, party_id: str,
+                                location_id: str, evse_uid: str | None = None,
+                                connector_id: str | None = None) -> Response[bytes]:
+    key = (country_code, party_id, location_id)
+    if evse_uid is None:
+        return await receiver_put(request, peer, MODULE, key)
+    return await _change_child(request, peer, key, evse_uid, connector_id, replace=True)
+
+
+@patch(RECEIVER_PATHS)
+async def receiver_patch_location(request: Request[Any, Any, Any], peer: Peer, country_code: str, party_id: str,
+                                  location_id: str, evse_uid: str | None = None,
+                                  connector_id: str | None = None) -> Response[bytes]:
+    key = (country_code, party_id, location_id)
+    if evse_uid is None:
+        return await receiver_patch(request, peer, MODULE, key, merge_location)
+    return await _change_child(request, peer, key, evse_uid, connector_id, replace=False)
+
+
+SENDER = [sender_get]
+RECEIVER = [receiver_get_location, receiver_put_location, receiver_patch_location]

@@ -1,0 +1,182 @@
+"""Objects our own parties own: importing them (a bad record is reported, the rest stored) and announcing every
+change to the peers that should hear of it, through the outbox, in the same transaction as the change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from app.db import objects, parties, peers
+from app.db.parties import Party
+from app.modules import cdrs, locations, sessions, tariffs, tokens
+from app.modules.common import Doc, Module, emsp_of, load_doc
+from app.ocpi.transport import OcpiError, compact, decode_json, encode
+from app.outbox import enqueue
+from app.schemas.types import format_datetime, to_utc
+
+MODULES: dict[str, Module] = {m.identifier: m for m in (locations.MODULE, tariffs.MODULE, sessions.MODULE,
+                                                          cdrs.MODULE, tokens.MODULE)}
+BATCH = 500
+
+
+@dataclass(slots=True)
+class RecordError:
+    index: int
+    object_id: str | None
+    message: str
+
+
+@dataclass(slots=True)
+class ImportResult:
+    stored: int = 0
+    unchanged: int = 0
+    pushes: int = 0
+    errors: list[RecordError] = field(default_factory=list)
+
+
+def split_records(data: bytes) -> list[bytes]:
+    """A JSON array of objects, or JSON Lines (one object per line); each record kept as its own bytes."""
+    text = data.lstrip()
+    if text.startswith(b"["):
+        try:
+            items = msgspec.json.decode(text, type=list[msgspec.Raw])
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"not a JSON array of objects: {exc}") from None
+        return [bytes(i) for i in items]
+    return [line for line in data.splitlines() if line.strip()]
+
+
+def _key(module: Module, obj: Any) -> tuple[str, ...]:
+    return tuple(str(getattr(obj, f)) for f in module.id_fields)
+
+
+def _path(module: Module, key: tuple[str, ...]) -> str:
+    if module is tokens.MODULE:
+        return f"/{key[0]}/{key[1]}/{key[2]}?type={key[3]}"
+    return "/" + "/".join(key)
+
+
+async def _targets(conn: asyncpg.Connection, module: Module, obj: Any) -> list[tuple[int, tuple[str, str]]]:
+    """Which peers hear of a change, each with the party the push is addressed to."""
+    emsp = emsp_of(obj)
+    if emsp is not None:  # sessions and CDRs: only the eMSP of the token
+        ids = await peers.registered_with_party(conn, emsp[0], emsp[1], "EMSP")
+        return [(i, (emsp[0].upper(), emsp[1].upper())) for i in ids]
+    out = []
+    for peer_id in await peers.registered_with_role(conn, module.viewer_role):
+        peer = await peers.by_id(conn, peer_id)
+        assert peer is not None
+        if peer.endpoint(module.identifier, "RECEIVER"):
+            party = peer.parties_with_role(module.viewer_role)[0]
+            out.append((peer_id, (party.country_code, party.party_id)))
+    return out
+
+
+async def announce(conn: asyncpg.Connection, module: Module, obj: Any, method: str, path: str, body: bytes | None) -> int:
+    """Queue the change for every peer that should hear of it; returns how many pushes were queued."""
+    targets = await _targets(conn, module, obj)
+    sender = (obj.country_code.upper(), obj.party_id.upper())
+    for peer_id, receiver in targets:
+        await enqueue(conn, peer_id=peer_id, module=module.identifier, method=method, path=path, body=body,
+                      sender=sender, receiver=receiver)
+    return len(targets)
+
+
+def _own_party(module: Module, obj: Any, own: list[Party]) -> str | None:
+    cc, pid = obj.country_code.upper(), obj.party_id.upper()
+    if any(p.country_code == cc and p.party_id == pid and p.role == module.owner_role for p in own):
+        return None
+    return f"{cc}*{pid} is not a {module.owner_role} party of this deployment (add it with `ocpi-engine party add`)"
+
+
+async def import_objects(pool: asyncpg.Pool, module: Module, records: Iterable[bytes], push: bool = True,
+                         progress: Any = None) -> ImportResult:
+    """Validate and store objects of our own parties. Replaced objects are pushed again (PUT); CDRs are immutable,
+    so an existing CDR id is left as it is (counted as unchanged) and new CDRs are POSTed to their eMSP."""
+    result = ImportResult()
+    own = await parties.list_all(pool)
+    batch: list[tuple[int, bytes, Any]] = []
+
+    async def flush() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            if module is cdrs.MODULE:
+                for _, raw, obj in batch:
+                    key = _key(module, obj)
+                    if await objects.insert_new(conn, module.table, key, raw.decode(), to_utc(obj.last_updated), None,
+                                                emsp_of(obj)):
+                        result.stored += 1
+                        if push:
+                            result.pushes += await announce(conn, module, obj, "POST", "", raw)
+                    else:
+                        result.unchanged += 1
+            else:
+                await objects.put_many(conn, module.table, [
+                    (_key(module, obj), raw.decode(), to_utc(obj.last_updated), None, emsp_of(obj)) for _, raw, obj in batch])
+                result.stored += len(batch)
+                if push:
+                    for _, raw, obj in batch:
+                        key = _key(module, obj)
+                        result.pushes += await announce(conn, module, obj, "PUT", _path(module, key), raw)
+        if progress is not None:
+            progress(len(batch))
+        batch.clear()
+
+    for index, raw in enumerate(records):
+        try:
+            obj = decode_json(raw, module.schema, what="object")
+        except OcpiError as exc:
+            result.errors.append(RecordError(index, _guess_id(raw), exc.message))
+            continue
+        problem = _own_party(module, obj, own)
+        if problem:
+            result.errors.append(RecordError(index, _key(module, obj)[2], problem))
+            continue
+        batch.append((index, compact(raw).encode(), obj))
+        if len(batch) >= BATCH:
+            await flush()
+    if batch:
+        await flush()
+    return result
+
+
+def _guess_id(raw: bytes) -> str | None:
+    try:
+        doc = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    value = doc.get("id", doc.get("uid")) if isinstance(doc, dict) else None
+    return str(value) if value is not None else None
+
+
+class NotFound(LookupError):
+    pass
+
+
+async def set_evse_status(pool: asyncpg.Pool, location_id: str, evse_uid: str, status: str,
+                          at: dt.datetime | None = None) -> int:
+    """Change one of our EVSEs' status and push a PATCH of it (§3.1): EVSE and Location take the new
+    `last_updated`. Returns how many pushes were queued."""
+    stamp = format_datetime(at or dt.datetime.now(dt.UTC))
+    patch = {"status": status, "last_updated": stamp}
+    async with pool.acquire() as conn, conn.transaction():
+        stored = await objects.find_own(conn, locations.MODULE.table, location_id)
+        if stored is None:
+            raise NotFound(f"no location {location_id!r} of ours")
+        doc = load_doc(stored.data)
+        evses: list[Doc] = doc.get("evses", [])
+        evse = next((e for e in evses if str(e.get("uid", "")).upper() == evse_uid.upper()), None)
+        if evse is None:
+            raise NotFound(f"location {location_id!r} has no EVSE {evse_uid!r}")
+        evse.update(patch)
+        doc["last_updated"] = stamp
+        raw = encode(doc)
+        obj = decode_json(raw, locations.MODULE.schema, what="location")
+        key = _key(locations.MODULE, obj)
+        await objects.put(conn, locations.MODULE.table, key, raw.decode(), to_utc(obj.last_updated), None)
+        return await announce(conn, locations.MODULE, obj, "PATCH", f"{_path(locations.MODULE, key)}/{evse['uid']}",
+                              encode(patch))

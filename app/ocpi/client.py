@@ -1,0 +1,101 @@
+"""The one OCPI HTTP client every outgoing call goes through: auth header (Base64, raw as fallback),
+request/correlation ids, routing headers, timeouts, envelope checks and one log line per call.
+Tokens are never logged."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import msgspec
+
+from app.logs import correlation_id
+from app.ocpi.auth import authorization_header
+from app.ocpi.routing import PartyRef
+from app.ocpi.routing import headers as routing_headers
+
+log = logging.getLogger("app.ocpi.client")
+
+
+class _Envelope(msgspec.Struct):
+    status_code: int
+    status_message: str | None = None
+    data: msgspec.Raw = msgspec.Raw(b"null")  # kept undecoded: its type depends on the call
+    timestamp: str | None = None
+
+
+@dataclass(slots=True)
+class Reply:
+    http_status: int
+    status_code: int
+    message: str | None
+    data: msgspec.Raw | None
+    headers: httpx.Headers
+    used_base64: bool
+
+    def decode(self, type_: type[Any]) -> Any:
+        if self.data is None:
+            raise OcpiCallError(f"the reply has no data (status {self.status_code})")
+        return msgspec.json.decode(self.data, type=type_)
+
+
+class OcpiCallError(Exception):
+    """A peer could not be reached, did not answer OCPI, or answered with an error."""
+
+    def __init__(self, message: str, reply: Reply | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply
+
+
+class OcpiClient:
+    def __init__(self, timeout: float = 15.0) -> None:
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def call(self, method: str, url: str, token: str, *, base64: bool = True, body: bytes | None = None,
+                   params: dict[str, str] | None = None, to: PartyRef | None = None, from_: PartyRef | None = None,
+                   check: bool = True) -> Reply:
+        """One OCPI call. A 401 with a Base64 header is retried once with the raw token (digest A-19);
+        `Reply.used_base64` tells the caller which form the peer accepted. With `check`, any answer other
+        than HTTP 2xx and status 1xxx raises OcpiCallError."""
+        reply = await self._send(method, url, token, base64, body, params, to, from_)
+        if reply.http_status == 401 and base64:
+            retry = await self._send(method, url, token, False, body, params, to, from_)
+            if retry.http_status != 401:
+                reply = retry
+        if check and not (200 <= reply.http_status < 300 and 1000 <= reply.status_code < 2000):
+            raise OcpiCallError(f"{method} {url}: HTTP {reply.http_status}, OCPI status {reply.status_code}"
+                                + (f": {reply.message}" if reply.message else ""), reply)
+        return reply
+
+    async def _send(self, method: str, url: str, token: str, base64: bool, body: bytes | None,
+                    params: dict[str, str] | None, to: PartyRef | None, from_: PartyRef | None) -> Reply:
+        request_id = str(uuid.uuid4())
+        headers = {"Authorization": authorization_header(token, base64), "X-Request-ID": request_id,
+                   "X-Correlation-ID": correlation_id.get() or request_id, **routing_headers(to, from_)}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(method, url, content=body, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            log.warning("ocpi call failed", extra={"method": method, "url": url, "error": str(exc) or type(exc).__name__})
+            raise OcpiCallError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        ms = round((time.perf_counter() - started) * 1000, 2)
+        log.info("ocpi call", extra={"method": method, "url": url, "status": response.status_code, "ms": ms,
+                                     "out_request_id": request_id})
+        try:
+            env = msgspec.json.decode(response.content, type=_Envelope)
+        except msgspec.DecodeError:
+            if response.status_code == 401:
+                return Reply(401, 2000, "unauthorized", None, response.headers, base64)
+            raise OcpiCallError(f"{method} {url}: HTTP {response.status_code}, not an OCPI response: "
+                                f"{response.text[:200]!r}") from None
+        data = None if bytes(env.data) == b"null" else env.data
+        return Reply(response.status_code, env.status_code, env.status_message, data, response.headers, base64)

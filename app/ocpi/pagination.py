@@ -1,0 +1,68 @@
+"""Pagination of every list GET (digest §1.5): offset, limit capped by the server (X-Limit), the
+date_from (inclusive) / date_to (exclusive) window on last_updated, Link to the next page, X-Total-Count."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Request
+
+from app.ocpi.transport import INVALID_PARAMETERS, OcpiError
+from app.schemas.types import DateTime, to_utc
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    offset: int
+    limit: int
+    date_from: dt.datetime | None
+    date_to: dt.datetime | None
+
+
+def parse_query_datetime(name: str, raw: str | None) -> dt.datetime | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return to_utc(msgspec.convert(raw, type=DateTime))
+    except msgspec.ValidationError:
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw!r} is not an OCPI DateTime "
+                                            "(e.g. 2026-01-31T12:00:00Z)") from None
+
+
+def _int(name: str, raw: str | None, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw!r} is not an integer") from None
+    if value < 0:
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw!r} must not be negative")
+    return value
+
+
+def parse(request: Request[Any, Any, Any]) -> PageRequest:
+    settings = request.app.state.settings
+    q = request.query_params
+    limit = _int("limit", q.get("limit"), settings.default_page)
+    return PageRequest(
+        offset=_int("offset", q.get("offset"), 0),
+        limit=min(limit, settings.page_limit),
+        date_from=parse_query_datetime("date_from", q.get("date_from")),
+        date_to=parse_query_datetime("date_to", q.get("date_to")),
+    )
+
+
+def headers(request: Request[Any, Any, Any], page: PageRequest, total: int, returned: int) -> dict[str, str]:
+    settings = request.app.state.settings
+    out = {"X-Total-Count": str(total), "X-Limit": str(settings.page_limit)}
+    next_offset = page.offset + returned
+    if returned and next_offset < total:
+        params = {k: v for k in ("date_from", "date_to") if (v := request.query_params.get(k))}
+        params.update(offset=str(next_offset), limit=str(page.limit))
+        out["Link"] = f'<{settings.public_url}{request.url.path.rstrip("/")}?{urlencode(params)}>; rel="next"'
+    return out

@@ -1,0 +1,44 @@
+"""OCPI 2.2.1 as served here: the endpoints each hosted role offers and the routers behind them.
+Another version is another module like this one, listed in `app.server.VERSIONS`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Router
+from litestar.di import Provide
+
+from app.modules import cdrs, locations, sessions, tariffs, tokens
+from app.modules.common import Module
+from app.ocpi import credentials
+from app.ocpi.auth import provide_caller, provide_peer
+from app.ocpi.versions import OCPI_PREFIX, EndpointSpec, VersionSpec
+
+VERSION = "2.2.1"
+_MODULES: list[tuple[Module, list[Any], list[Any]]] = [
+    (m.MODULE, m.SENDER, m.RECEIVER) for m in (locations, tariffs, sessions, cdrs, tokens)
+]
+
+
+def _endpoints() -> tuple[EndpointSpec, ...]:
+    out = [EndpointSpec("credentials", "SENDER", "credentials")]
+    for module, _, _ in _MODULES:
+        # The owner role offers the Sender interface, the other side the Receiver interface (§3).
+        out.append(EndpointSpec(module.identifier, "SENDER", f"sender/{module.identifier}", frozenset({module.owner_role})))
+        out.append(EndpointSpec(module.identifier, "RECEIVER", f"receiver/{module.identifier}",
+                                frozenset({module.viewer_role})))
+    return tuple(out)
+
+
+def routers() -> list[Router]:
+    base = f"{OCPI_PREFIX}/{VERSION}"
+    out = [Router(base, route_handlers=credentials.HANDLERS, dependencies={"caller": Provide(provide_caller)},
+                  tags=["credentials"])]
+    for module, sender, receiver in _MODULES:
+        for interface, handlers in (("sender", sender), ("receiver", receiver)):
+            out.append(Router(f"{base}/{interface}/{module.identifier}", route_handlers=handlers,
+                              dependencies={"peer": Provide(provide_peer)}, tags=[f"{module.identifier} {interface}"]))
+    return out
+
+
+SPEC = VersionSpec(VERSION, _endpoints())

@@ -1,0 +1,61 @@
+"""The Litestar application: OCPI routers of every supported version, one asyncpg pool, the token vault, the
+outgoing OCPI client and the outbox dispatcher, created at startup and closed at shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from app import __version__, logs
+from app.config import Settings
+from app.db.pool import create_pool
+from app.ocpi import v2_2_1
+from app.ocpi.client import OcpiClient
+from app.ocpi.transport import EXCEPTION_HANDLERS, request_ids_middleware
+from app.ocpi.versions import versions_router
+from app.outbox import Dispatcher
+from app.secrets_vault import TokenVault
+
+VERSIONS = [v2_2_1.SPEC]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The app for `settings` (default: from the environment). DATABASE_URL must name a migrated database;
+    `ocpi-engine serve` prepares one (embedded by default) and passes it to its workers."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set; start the service with `ocpi-engine serve`")
+
+    @asynccontextmanager
+    async def resources(app: Litestar) -> AsyncIterator[None]:
+        assert settings.database_url
+        pool = await create_pool(settings.database_url, settings.pool_min, settings.pool_max)
+        client = OcpiClient(settings.request_timeout)
+        vault = TokenVault.load(settings.secret_key, settings.key_file)
+        dispatcher = Dispatcher(pool, vault, client)
+        app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher)
+        await dispatcher.start()
+        try:
+            yield
+        finally:
+            await dispatcher.stop()
+            await client.aclose()
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[versions_router(VERSIONS), *v2_2_1.routers()],
+        lifespan=[resources],
+        middleware=[request_ids_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"settings": settings}),
+        openapi_config=OpenAPIConfig(title="ocpi-engine", version=__version__, path="/schema",
+                                     description="OCPI 2.2.1 platform: versions, credentials, locations, tariffs, "
+                                                 "sessions, CDRs and tokens."),
+        logging_config=None,
+    )

@@ -1,0 +1,142 @@
+"""Two platforms over real HTTP on loopback, each on its own database: a CPO (NL*EXA) and an eMSP (NL*MSP).
+The eMSP registers with the CPO from a token A, pulls locations, tariffs and CDRs through several pages; the
+CPO pushes an EVSE status PATCH and a new CDR; the eMSP rotates tokens and finally unregisters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.ocpi.auth import authorization_header
+from tests.service import Instance, wait_for
+
+DEMO = Path(__file__).parent.parent / "app" / "demo" / "data"
+
+
+@pytest.fixture(scope="module")
+def pair(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Instance]]:
+    root = tmp_path_factory.mktemp("platforms")
+    cpo, emsp = Instance(pg_admin_dsn, root, "cpo"), Instance(pg_admin_dsn, root, "emsp")
+    try:
+        cpo.cli("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging")
+        emsp.cli("party", "add", "nl", "msp", "emsp", "--name", "MSP Mobility")
+        for module, name in (("tariffs", "tariffs.json"), ("locations", "locations.json"), ("cdrs", "cdrs.jsonl")):
+            cpo.cli("import", module, str(DEMO / name), "--no-progress")
+        emsp.cli("import", "tokens", str(DEMO / "tokens.json"), "--no-progress")
+        cpo.start()
+        emsp.start()
+        yield cpo, emsp
+    finally:
+        for instance in (cpo, emsp):
+            instance.drop()
+
+
+def _invite(cpo: Instance) -> str:
+    out = cpo.cli("peer", "invite", "--label", "msp").stdout
+    return out.split("token A:")[1].split()[0]
+
+
+def test_token_a_is_refused_on_functional_modules(pair: tuple[Instance, Instance]) -> None:
+    cpo, _ = pair
+    token_a = _invite(cpo)
+    headers = {"Authorization": authorization_header(token_a)}
+    assert httpx.get(cpo.versions_url, headers=headers).json()["status_code"] == 1000
+    r = httpx.get(f"{cpo.url}/ocpi/2.2.1/sender/locations", headers=headers)
+    assert r.status_code == 401 and r.json()["status_code"] == 2000
+    # Not registered yet: PUT and DELETE on credentials are out of turn (§2.2).
+    r = httpx.delete(f"{cpo.url}/ocpi/2.2.1/credentials", headers=headers)
+    assert r.status_code == 405 and "not registered" in r.json()["status_message"]
+
+
+@pytest.fixture(scope="module")
+def registered(pair: tuple[Instance, Instance]) -> tuple[Instance, Instance]:
+    cpo, emsp = pair
+    token_a = _invite(cpo)
+    out = emsp.cli("peer", "register", cpo.versions_url, token_a, "--label", "example-cpo").stdout
+    assert "registered with peer 1 on OCPI 2.2.1: NL*EXA (CPO)" in out
+    # Token A is spent: it no longer opens anything.
+    r = httpx.get(cpo.versions_url, headers={"Authorization": authorization_header(token_a)})
+    assert r.status_code == 401
+    return cpo, emsp
+
+
+def test_registration_stores_both_sides(registered: tuple[Instance, Instance]) -> None:
+    cpo, emsp = registered
+    [on_emsp] = emsp.query("SELECT status, version, endpoints::text AS e FROM peers")
+    assert on_emsp["status"] == "REGISTERED" and on_emsp["version"] == "2.2.1"
+    # The CPO offers the Sender interfaces of what it owns and the Receiver of tokens (§2.1).
+    assert sorted((e["identifier"], e["role"]) for e in json.loads(on_emsp["e"])) == [
+        ("cdrs", "SENDER"), ("credentials", "SENDER"), ("locations", "SENDER"), ("sessions", "SENDER"),
+        ("tariffs", "SENDER"), ("tokens", "RECEIVER")]
+    rows = cpo.query("SELECT p.status, pp.country_code, pp.party_id, pp.role FROM peers p JOIN peer_parties pp ON pp.peer_id = p.id "
+                     "WHERE p.status = 'REGISTERED'")
+    assert [(r["country_code"], r["party_id"], r["role"]) for r in rows] == [("NL", "MSP", "EMSP")]
+    # Tokens are stored encrypted: the raw token text appears nowhere in the table.
+    token = emsp.token_out(1)
+    assert all(token.encode() not in bytes(r["token_out"]) for r in emsp.query("SELECT token_out FROM peers"))
+
+
+def test_pull_through_pages(registered: tuple[Instance, Instance]) -> None:
+    cpo, emsp = registered
+    out = emsp.cli("pull", "locations", "1", "--limit", "50").stdout
+    assert "364 locations stored from 8 pages (server total 364)" in out
+    out = emsp.cli("pull", "tariffs", "1", "--limit", "15").stdout
+    assert "40 tariffs stored from 3 pages" in out
+    mine = sum(1 for line in (DEMO / "cdrs.jsonl").read_text().splitlines()
+               if json.loads(line)["cdr_token"]["party_id"] == "MSP")
+    out = emsp.cli("pull", "cdrs", "1", "--limit", "25").stdout
+    # Only the CDRs of the eMSP's own tokens are served to it (§3.3).
+    assert f"{mine} cdrs stored from {-(-mine // 25)} pages (server total {mine})" in out
+    stored = emsp.query("SELECT data::text AS d FROM locations WHERE id = 'LOC-00001'")[0]["d"]
+    original = next(o for o in json.loads((DEMO / "locations.json").read_text()) if o["id"] == "LOC-00001")
+    assert json.loads(stored) == original
+
+
+def test_cpo_pushes_evse_status_and_cdr(registered: tuple[Instance, Instance], tmp_path: Path) -> None:
+    cpo, emsp = registered
+    emsp.cli("pull", "locations", "1")
+    out = cpo.cli("evse-status", "LOC-00002", "LOC-00002-3", "OUTOFORDER").stdout
+    assert "1 pushes queued" in out
+
+    def evse_status() -> str | None:
+        doc = json.loads(emsp.query("SELECT data::text AS d FROM locations WHERE id = 'LOC-00002'")[0]["d"])
+        status: str = doc["evses"][0]["status"]
+        return status if status == "OUTOFORDER" else None
+
+    wait_for(evse_status, what="the EVSE PATCH to arrive")
+    doc = json.loads(emsp.query("SELECT data::text AS d FROM locations WHERE id = 'LOC-00002'")[0]["d"])
+    assert doc["last_updated"] == doc["evses"][0]["last_updated"]  # parent bumped (§1.6)
+
+    cdr = json.loads((DEMO / "cdrs.jsonl").read_text().splitlines()[0])
+    cdr.update(id="CDR-PUSH-1", cdr_token={**cdr["cdr_token"], "country_code": "NL", "party_id": "MSP"})
+    path = tmp_path / "new.jsonl"
+    path.write_text(json.dumps(cdr) + "\n")
+    assert "1 pushes queued" in cpo.cli("import", "cdrs", str(path), "--no-progress").stdout
+    wait_for(lambda: emsp.query("SELECT 1 FROM cdrs WHERE id = 'CDR-PUSH-1'"), what="the CDR POST to arrive")
+    row = wait_for(lambda: cpo.query("SELECT state, response_location FROM outbox WHERE module = 'cdrs' AND state <> 'PENDING'"),
+                   what="the outbox row to settle")[0]
+    assert row["state"] == "DELIVERED"
+    assert row["response_location"].endswith("/ocpi/2.2.1/receiver/cdrs/NL/EXA/CDR-PUSH-1")
+    r = httpx.get(row["response_location"], headers={"Authorization": authorization_header(cpo.token_out(cpo.peer_id("msp")))})
+    assert r.status_code == 200 and r.json()["data"]["id"] == "CDR-PUSH-1"
+
+
+def test_token_rotation_then_unregister(registered: tuple[Instance, Instance]) -> None:
+    cpo, emsp = registered
+    on_cpo = cpo.peer_id("msp")
+    old_emsp_to_cpo, old_cpo_to_emsp = emsp.token_out(1), cpo.token_out(on_cpo)
+    assert "tokens rotated" in emsp.cli("peer", "update", "1").stdout
+    new_emsp_to_cpo = emsp.token_out(1)
+    assert new_emsp_to_cpo != old_emsp_to_cpo and cpo.token_out(on_cpo) != old_cpo_to_emsp
+    locations = f"{cpo.url}/ocpi/2.2.1/sender/locations"
+    assert httpx.get(locations, headers={"Authorization": authorization_header(old_emsp_to_cpo)}).status_code == 401
+    assert httpx.get(locations, headers={"Authorization": authorization_header(new_emsp_to_cpo)}).status_code == 200
+
+    assert "unregistered" in emsp.cli("peer", "unregister", "1").stdout
+    r = httpx.get(locations, headers={"Authorization": authorization_header(new_emsp_to_cpo)})
+    assert r.status_code == 401 and r.json()["status_code"] == 2000
+    assert cpo.query("SELECT status FROM peers WHERE id = $1", on_cpo)[0]["status"] == "UNREGISTERED"
