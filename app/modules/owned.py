@@ -128,7 +128,7 @@ async def import_objects(pool: asyncpg.Pool, module: Module, records: Iterable[b
 
     for index, raw in enumerate(records):
         try:
-            obj = decode_json(raw, module.schema, what="object")
+            obj = decode_json(raw, module.schema, what="record")
         except OcpiError as exc:
             result.errors.append(RecordError(index, _guess_id(raw), exc.message))
             continue

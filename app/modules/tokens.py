@@ -52,7 +52,7 @@ async def authorize(request: Request[Any, Any, Any], peer: Peer, token_uid: str)
     Opening hours and EVSE status are not grounds to refuse (§3.5)."""
     token_type = _type(request)
     raw = await request.body()
-    where = decode_json(raw, LocationReferences, what="LocationReferences") if raw.strip() else None
+    where = decode_json(raw, LocationReferences, what="LocationReferences body") if raw.strip() else None
     to = routing.request_to(request)
     stored = await objects.find_own(request.app.state.pool, MODULE.table, token_uid,
                                     (to.country_code, to.party_id) if to else None, token_type)
