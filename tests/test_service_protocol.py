@@ -287,3 +287,18 @@ def test_credentials_out_of_turn_and_openapi(node: Instance, peer: Client) -> No
     assert creds["url"].endswith("/ocpi/versions") and {r["role"] for r in creds["roles"]} == {"CPO", "EMSP"}
     schema = httpx.get(f"{node.url}/schema/openapi.json").json()
     assert "/ocpi/2.2.1/sender/locations" in schema["paths"]
+
+
+def test_registration_callback_failure_is_3001_and_changes_nothing(node: Instance) -> None:
+    token_a = node.cli("peer", "invite").stdout.split("token A:")[1].split()[0]
+    headers = {"Authorization": authorization_header(token_a)}
+    creds = {"token": "token-b-of-a-platform-that-is-down", "url": "http://127.0.0.1:9/ocpi/versions",
+             "roles": [{"role": "EMSP", "party_id": "DWN", "country_code": "NL", "business_details": {"name": "Down"}}]}
+    r = httpx.post(f"{node.url}/ocpi/2.2.1/credentials", json=creds, headers=headers)
+    error(r, 200, 3001, "http://127.0.0.1:9/ocpi/versions")
+    # Still invited: token A keeps working for versions, the peer has no parties and no token of its own.
+    ok(httpx.get(node.versions_url, headers=headers))
+    assert not node.query("SELECT 1 FROM peer_parties pp JOIN peers p ON p.id = pp.peer_id WHERE pp.party_id = 'DWN'")
+    error(httpx.post(f"{node.url}/ocpi/2.2.1/credentials", content=b"{", headers=headers), 400, 2000, "not valid JSON")
+    error(httpx.post(f"{node.url}/ocpi/2.2.1/credentials", json={**creds, "token": "has space"}, headers=headers),
+          200, 2001, "$.token")
