@@ -12,8 +12,10 @@ from litestar.openapi import OpenAPIConfig
 
 from app import __version__, logs
 from app.config import Settings
+from app.db import peers
 from app.db.pool import create_pool
 from app.ocpi import v2_2_1
+from app.ocpi.auth import PeerCache
 from app.ocpi.client import OcpiClient
 from app.ocpi.transport import EXCEPTION_HANDLERS, request_ids_middleware
 from app.ocpi.versions import versions_router
@@ -38,12 +40,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         client = OcpiClient(settings.request_timeout)
         vault = TokenVault.load(settings.secret_key, settings.key_file)
         dispatcher = Dispatcher(pool, vault, client)
-        app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher)
-        await dispatcher.start()
+        peer_cache = PeerCache()
+        app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher, peer_cache=peer_cache)
+        listener = await pool.acquire()  # this worker's LISTEN connection
+        await listener.add_listener(peers.CHANNEL, peer_cache.clear)
+        await dispatcher.start(listener)
         try:
             yield
         finally:
             await dispatcher.stop()
+            await listener.remove_listener(peers.CHANNEL, peer_cache.clear)
+            await pool.release(listener)
             await client.aclose()
             await pool.close()
 

@@ -136,7 +136,13 @@ def test_token_rotation_then_unregister(registered: tuple[Instance, Instance]) -
     assert httpx.get(locations, headers={"Authorization": authorization_header(old_emsp_to_cpo)}).status_code == 401
     assert httpx.get(locations, headers={"Authorization": authorization_header(new_emsp_to_cpo)}).status_code == 200
 
+    # The CPO's token on the eMSP is now cached by the eMSP's worker; the unregister below is done by the
+    # eMSP's CLI in another process, and its NOTIFY must reach the worker's cache.
+    cpo_to_emsp = {"Authorization": authorization_header(cpo.token_out(on_cpo))}
+    cdr_url = f"{emsp.url}/ocpi/2.2.1/receiver/cdrs/NL/EXA/CDR-PUSH-1"
+    assert httpx.get(cdr_url, headers=cpo_to_emsp).status_code == 200
     assert "unregistered" in emsp.cli("peer", "unregister", "1").stdout
+    assert httpx.get(cdr_url, headers=cpo_to_emsp).status_code == 401
     r = httpx.get(locations, headers={"Authorization": authorization_header(new_emsp_to_cpo)})
     assert r.status_code == 401 and r.json()["status_code"] == 2000
     assert cpo.query("SELECT status FROM peers WHERE id = $1", on_cpo)[0]["status"] == "UNREGISTERED"

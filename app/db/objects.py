@@ -108,7 +108,7 @@ async def put(conn: asyncpg.Connection, table: ObjectTable, key: tuple[str, ...]
     return bool(created)
 
 
-async def insert_new(conn: asyncpg.Connection, table: ObjectTable, key: tuple[str, ...], data: str,
+async def insert_new(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, key: tuple[str, ...], data: str,
                      last_updated: dt.datetime, peer_id: int | None, emsp: tuple[str, str] | None = None) -> bool:
     """Insert unless the key exists (CDRs are immutable); returns False for an existing key."""
     cols, values = _row(table, key, data, last_updated, peer_id, emsp)
@@ -124,15 +124,31 @@ async def delete(conn: asyncpg.Connection, table: ObjectTable, key: tuple[str, .
 
 
 async def page(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, flt: Filter, offset: int,
-               limit: int) -> tuple[int, list[str]]:
-    """The total matching `flt` and one page of objects' JSON, oldest-created first, in one round trip."""
+               limit: int) -> list[str]:
+    """One page of objects' JSON, oldest-created first. The offset is walked in the `seq` index only
+    (an index-only scan), then the page's rows are read from there."""
     where, args = flt.where(table)
     n = len(args)
-    row = await conn.fetchrow(
-        f"SELECT (SELECT count(*) FROM {table.name}{where}) AS total, "
-        f"ARRAY(SELECT data::text FROM {table.name}{where} ORDER BY seq LIMIT ${n + 1} OFFSET ${n + 2}) AS items",
-        *args, limit, offset)
-    return int(row["total"]), list(row["items"])
+    if offset:
+        cond = f"{where + ' AND' if where else ' WHERE'} seq >= (SELECT seq FROM {table.name}{where} ORDER BY seq " \
+               f"OFFSET ${n + 2} LIMIT 1)"
+        args = [*args, limit, offset]
+    else:
+        cond = where
+        args = [*args, limit]
+    rows = await conn.fetch(f"SELECT data::text AS data FROM {table.name}{cond} ORDER BY seq LIMIT ${n + 1}", *args)
+    return [r["data"] for r in rows]
+
+
+async def count(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, flt: Filter) -> int:
+    where, args = flt.where(table)
+    return int(await conn.fetchval(f"SELECT count(*) FROM {table.name}{where}", *args))
+
+
+async def analyze(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable) -> None:
+    """After a bulk load (autovacuum may take a minute to notice): planner statistics, and the visibility
+    map that lets pages walk their offset in the index alone."""
+    await conn.execute(f"VACUUM (ANALYZE) {table.name}")
 
 
 async def find_own(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, object_id: str,

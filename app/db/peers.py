@@ -11,6 +11,12 @@ import msgspec
 from app.secrets_vault import TokenVault, new_token
 
 INVITED, REGISTERED, UNREGISTERED = "INVITED", "REGISTERED", "UNREGISTERED"
+CHANNEL = "ocpi_peers"
+"""NOTIFYed (at commit) by every change to a peer; workers drop their cached peers on it."""
+
+
+async def _changed(conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,7 @@ async def start_outgoing(conn: asyncpg.Connection, vault: TokenVault, versions_u
             """UPDATE peers SET token_in_hash = $2, token_in = $3, token_out = $4, versions_url = $5, updated_at = now()
                WHERE id = $1""",
             peer_id, vault.fingerprint(token_b), vault.encrypt(token_b), vault.encrypt(token_a), versions_url)
+        await _changed(conn)
     return int(peer_id), token_b
 
 
@@ -122,6 +129,7 @@ async def save_registration(conn: asyncpg.Connection, vault: TokenVault, peer_id
         """UPDATE peers SET status = $2, token_out = $3, versions_url = $4, version = $5, endpoints = $6::jsonb,
            updated_at = now() WHERE id = $1""",
         peer_id, REGISTERED, vault.encrypt(token_out), versions_url, version, msgspec.json.encode(endpoints).decode())
+    await _changed(conn)
     if token_in is not None:
         await set_token_in(conn, vault, peer_id, token_in)
     await conn.execute("DELETE FROM peer_parties WHERE peer_id = $1", peer_id)
@@ -134,10 +142,12 @@ async def save_registration(conn: asyncpg.Connection, vault: TokenVault, peer_id
 async def set_token_in(conn: asyncpg.Connection, vault: TokenVault, peer_id: int, token: str) -> None:
     await conn.execute("UPDATE peers SET token_in_hash = $2, token_in = $3, updated_at = now() WHERE id = $1",
                        peer_id, vault.fingerprint(token), vault.encrypt(token))
+    await _changed(conn)
 
 
 async def set_auth_base64(conn: asyncpg.Connection | asyncpg.Pool, peer_id: int, base64: bool) -> None:
     await conn.execute("UPDATE peers SET auth_base64 = $2 WHERE id = $1", peer_id, base64)
+    await _changed(conn)
 
 
 async def unregister(conn: asyncpg.Connection, peer_id: int) -> None:
@@ -145,6 +155,7 @@ async def unregister(conn: asyncpg.Connection, peer_id: int) -> None:
     await conn.execute(
         """UPDATE peers SET status = $2, token_in_hash = NULL, token_in = NULL, token_out = NULL, updated_at = now()
            WHERE id = $1""", peer_id, UNREGISTERED)
+    await _changed(conn)
     await conn.execute("UPDATE outbox SET state = 'DEAD', last_error = 'peer unregistered' WHERE peer_id = $1 AND state = 'PENDING'",
                        peer_id)
 

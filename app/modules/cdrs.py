@@ -31,14 +31,15 @@ async def receiver_post_cdr(request: Request[Any, Any, Any], peer: Peer) -> Resp
     cdr = decode_json(raw, CDR)
     check_owner(peer, MODULE, cdr.country_code, cdr.party_id)
     key = (cdr.country_code, cdr.party_id, cdr.id)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        created = await objects.insert_new(conn, MODULE.table, key, compact(raw), to_utc(cdr.last_updated), peer.id,
-                                           emsp_of(cdr))
-        if not created:
-            stored = await objects.get(conn, MODULE.table, key)
-            if stored is None or stored.peer_id != peer.id or load_doc(stored.data) != load_doc(raw):
-                raise OcpiError(INVALID_PARAMETERS, f"CDR {'/'.join(key)} exists with different content; "
-                                "CDRs are immutable (send a credit CDR with a new id)")
+    # One statement, no explicit transaction: a CDR row is written once and never changed afterwards.
+    pool = request.app.state.pool
+    created = await objects.insert_new(pool, MODULE.table, key, compact(raw), to_utc(cdr.last_updated), peer.id,
+                                       emsp_of(cdr))
+    if not created:
+        stored = await objects.get(pool, MODULE.table, key)
+        if stored is None or stored.peer_id != peer.id or load_doc(stored.data) != load_doc(raw):
+            raise OcpiError(INVALID_PARAMETERS, f"CDR {'/'.join(key)} exists with different content; "
+                            "CDRs are immutable (send a credit CDR with a new id)")
     base = f"{request.app.state.settings.public_url}{request.url.path.rstrip('/')}"
     headers = {"Location": f"{base}/{key[0]}/{key[1]}/{key[2]}"}
     headers.update(await reply_headers(request, peer, MODULE, we_own=False))

@@ -87,6 +87,27 @@ def json_list(items: list[str]) -> bytes:
 
 # --- Sender interface: we own the objects -----------------------------------------------------------
 
+_COUNT_TTL = 1.0
+
+
+async def _total(request: Request[Any, Any, Any], module: Module, flt: Filter) -> int:
+    """X-Total-Count, re-counted at most once a second per filter and worker: a crawler asks for the same
+    total on every page, and counting a large table each time would cost more than serving the page. A
+    total that moves during a crawl is expected (§1.5)."""
+    where, args = flt.where(module.table)
+    key = (module.table.name, where, repr(args))
+    cache: dict[tuple[str, str, str], tuple[float, int]] = request.app.state.setdefault("totals", {})
+    hit = cache.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < _COUNT_TTL:
+        return hit[1]
+    total = await objects.count(request.app.state.pool, module.table, flt)
+    if len(cache) > 1000:
+        cache.clear()
+    cache[key] = (now, total)
+    return total
+
+
 async def sender_list(request: Request[Any, Any, Any], peer: Peer, module: Module) -> Response[bytes]:
     page = pagination.parse(request)
     flt = Filter(own=True, date_from=page.date_from, date_to=page.date_to)
@@ -101,7 +122,9 @@ async def sender_list(request: Request[Any, Any, Any], peer: Peer, module: Modul
             emsps = [p for p in emsps if (p.country_code, p.party_id) == (frm.country_code, frm.party_id)]
         flt.restrict_emsps = True
         flt.emsps = [(p.country_code, p.party_id) for p in emsps]
-    total, items = await objects.page(request.app.state.pool, module.table, flt, page.offset, page.limit)
+    pool = request.app.state.pool
+    items = await objects.page(pool, module.table, flt, page.offset, page.limit)
+    total = await _total(request, module, flt)
     headers = pagination.headers(request, page, total, len(items))
     headers.update(await reply_headers(request, peer, module, we_own=True))
     return respond(json_list(items), headers=headers)

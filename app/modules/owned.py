@@ -22,6 +22,7 @@ from app.schemas.types import format_datetime, to_utc
 MODULES: dict[str, Module] = {m.identifier: m for m in (locations.MODULE, tariffs.MODULE, sessions.MODULE,
                                                           cdrs.MODULE, tokens.MODULE)}
 BATCH = 500
+ANALYZE_AFTER = 1000
 
 
 @dataclass(slots=True)
@@ -141,6 +142,8 @@ async def import_objects(pool: asyncpg.Pool, module: Module, records: Iterable[b
             await flush()
     if batch:
         await flush()
+    if result.stored >= ANALYZE_AFTER:
+        await objects.analyze(pool, module.table)
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from typing import Any
 
 from litestar import Request
@@ -36,16 +37,49 @@ def authorization_header(token: str, base64_encode: bool = True) -> str:
     return "Token " + (base64.b64encode(token.encode()).decode("ascii") if base64_encode else token)
 
 
+class PeerCache:
+    """Peers by Authorization header, per worker, so a request costs no lookup round trip. Every change to
+    a peer's tokens or registration NOTIFYs `peers.CHANNEL` in its transaction and each worker clears its
+    cache on it; the TTL only bounds staleness should a notification be lost with its connection."""
+
+    __slots__ = ("_entries", "ttl")
+
+    def __init__(self, ttl: float = 10.0) -> None:
+        self._entries: dict[str, tuple[float, Peer]] = {}
+        self.ttl = ttl
+
+    def get(self, header: str) -> Peer | None:
+        hit = self._entries.get(header)
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            return None
+        return hit[1]
+
+    def put(self, header: str, peer: Peer) -> None:
+        if len(self._entries) > 10_000:  # only known tokens are stored; this bounds a flood of rotations
+            self._entries.clear()
+        self._entries[header] = (time.monotonic(), peer)
+
+    def clear(self, *_: object) -> None:
+        self._entries.clear()
+
+
 async def provide_caller(request: Request[Any, Any, Any]) -> Peer:
     """Any peer we know the token of, including one still holding its registration token (token A):
     for the versions and credentials modules."""
-    candidates = token_candidates(request.headers.get("authorization"))
+    header = request.headers.get("authorization")
+    state = request.app.state
+    cache: PeerCache = state.peer_cache
+    peer = cache.get(header) if header else None
+    if peer is not None:
+        return peer
+    candidates = token_candidates(header)
     if not candidates:
         raise unauthorized("missing or malformed Authorization header; expected 'Token <token>'")
-    vault = request.app.state.vault
-    peer = await peers.by_token(request.app.state.pool, [vault.fingerprint(c) for c in candidates])
+    peer = await peers.by_token(state.pool, [state.vault.fingerprint(c) for c in candidates])
     if peer is None:
         raise unauthorized("unknown credentials token")
+    assert header is not None
+    cache.put(header, peer)
     return peer
 
 

@@ -61,6 +61,7 @@ async def _accept(request: Request[Any, Any, Any], caller: Peer) -> Response[byt
                                       token_in=token)
         await peers.set_auth_base64(conn, caller.id, found.base64)
         own = await parties.list_all(conn)
+    state.peer_cache.clear()  # this worker at once; the others on the NOTIFY sent at commit
     log.info("peer registered", extra={"peer": caller.id, "version": found.version,
                                        "parties": [f"{r.country_code}*{r.party_id}/{r.role}" for r in creds.roles]})
     return respond_data(own_credentials(own, token, state.settings.public_url))
@@ -86,6 +87,7 @@ async def delete_credentials(request: Request[Any, Any, Any], caller: Peer) -> R
         raise _not_allowed("not registered")
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         await peers.unregister(conn, caller.id)
+    request.app.state.peer_cache.clear()
     log.info("peer unregistered", extra={"peer": caller.id})
     return respond()
 

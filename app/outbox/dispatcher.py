@@ -48,9 +48,10 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
 
-    async def start(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(CHANNEL, self._notified)
+    async def start(self, listener: asyncpg.Connection) -> None:
+        """Run on this worker; `listener` is the worker's LISTEN connection (kept out of the pool's rotation)."""
+        self._listener = listener
+        await listener.add_listener(CHANNEL, self._notified)
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
     async def stop(self) -> None:
@@ -61,7 +62,6 @@ class Dispatcher:
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(CHANNEL, self._notified)
-            await self._pool.release(self._listener)
 
     def _notified(self, *_: Any) -> None:
         self._wake.set()

@@ -42,7 +42,8 @@ CREATE TABLE peer_parties (
 CREATE INDEX peer_parties_party ON peer_parties (country_code, party_id);
 
 -- Module objects. peer_id NULL: owned by one of our parties; else the peer that pushed it.
--- seq orders pages oldest-created first, so pages stay stable while objects are updated.
+-- seq orders pages oldest-created first, so pages stay stable while objects are updated; the partial
+-- indexes on seq serve pages of our own objects and of each peer's without a sort.
 CREATE TABLE locations (
     seq          bigserial NOT NULL UNIQUE,
     country_code text NOT NULL,
@@ -54,6 +55,8 @@ CREATE TABLE locations (
     PRIMARY KEY (country_code, party_id, id)
 );
 CREATE INDEX locations_last_updated ON locations (last_updated);
+CREATE INDEX locations_own ON locations (seq) WHERE peer_id IS NULL;
+CREATE INDEX locations_peer ON locations (peer_id, seq) WHERE peer_id IS NOT NULL;
 
 CREATE TABLE tariffs (
     seq          bigserial NOT NULL UNIQUE,
@@ -66,6 +69,8 @@ CREATE TABLE tariffs (
     PRIMARY KEY (country_code, party_id, id)
 );
 CREATE INDEX tariffs_last_updated ON tariffs (last_updated);
+CREATE INDEX tariffs_own ON tariffs (seq) WHERE peer_id IS NULL;
+CREATE INDEX tariffs_peer ON tariffs (peer_id, seq) WHERE peer_id IS NOT NULL;
 
 -- Sessions and CDRs are shown only to the eMSP of their token (emsp_*).
 CREATE TABLE sessions (
@@ -81,6 +86,8 @@ CREATE TABLE sessions (
     PRIMARY KEY (country_code, party_id, id)
 );
 CREATE INDEX sessions_last_updated ON sessions (last_updated);
+CREATE INDEX sessions_own ON sessions (seq) WHERE peer_id IS NULL;
+CREATE INDEX sessions_peer ON sessions (peer_id, seq) WHERE peer_id IS NOT NULL;
 CREATE INDEX sessions_emsp ON sessions (emsp_country_code, emsp_party_id, seq);
 
 CREATE TABLE cdrs (
@@ -96,6 +103,8 @@ CREATE TABLE cdrs (
     PRIMARY KEY (country_code, party_id, id)
 );
 CREATE INDEX cdrs_last_updated ON cdrs (last_updated);
+CREATE INDEX cdrs_own ON cdrs (seq) WHERE peer_id IS NULL;
+CREATE INDEX cdrs_peer ON cdrs (peer_id, seq) WHERE peer_id IS NOT NULL;
 CREATE INDEX cdrs_emsp ON cdrs (emsp_country_code, emsp_party_id, seq);
 
 -- Tokens are unique per (uid, type) within their eMSP; `id` holds the uid.
@@ -111,6 +120,8 @@ CREATE TABLE tokens (
     PRIMARY KEY (country_code, party_id, id, type)
 );
 CREATE INDEX tokens_last_updated ON tokens (last_updated);
+CREATE INDEX tokens_own ON tokens (seq) WHERE peer_id IS NULL;
+CREATE INDEX tokens_peer ON tokens (peer_id, seq) WHERE peer_id IS NOT NULL;
 
 -- Every push to a peer goes through here (architecture: one outbox). Delivered in id order per peer.
 CREATE TABLE outbox (
