@@ -262,7 +262,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
         finally:
             await client.aclose()
         print(f"peer {peer.id}: {result.stored} {args.module} stored from {result.pages} pages "
-              f"(server total {result.total}), {len(result.rejected)} rejected")
+              f"(server total {result.total}), {len(result.rejected)} rejected"
+              + (f", {result.removed} no longer listed removed" if result.removed else ""))
         for reason in result.rejected[:20]:
             print(f"  {reason}", file=sys.stderr)
         return 1 if result.rejected else 0

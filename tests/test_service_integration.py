@@ -86,6 +86,12 @@ def test_pull_through_pages(registered: tuple[Instance, Instance]) -> None:
     assert "364 locations stored from 8 pages (server total 364)" in out
     out = emsp.cli("pull", "tariffs", "1", "--limit", "15").stdout
     assert "40 tariffs stored from 3 pages" in out
+    # A full list replaces the known tariff set (§3.4): a tariff the CPO no longer lists goes.
+    emsp.query("INSERT INTO tariffs (country_code, party_id, id, last_updated, peer_id, data) "
+               "SELECT country_code, party_id, 'GONE', last_updated, peer_id, data FROM tariffs LIMIT 1")
+    out = emsp.cli("pull", "tariffs", "1").stdout
+    assert "40 tariffs stored from 1 pages (server total 40), 0 rejected, 1 no longer listed removed" in out
+    assert not emsp.query("SELECT 1 FROM tariffs WHERE id = 'GONE'")
     mine = sum(1 for line in (DEMO / "cdrs.jsonl").read_text().splitlines()
                if json.loads(line)["cdr_token"]["party_id"] == "MSP")
     out = emsp.cli("pull", "cdrs", "1", "--limit", "25").stdout
@@ -123,6 +129,22 @@ def test_cpo_pushes_evse_status_and_cdr(registered: tuple[Instance, Instance], t
     assert row["response_location"].endswith("/ocpi/2.2.1/receiver/cdrs/NL/EXA/CDR-PUSH-1")
     r = httpx.get(row["response_location"], headers={"Authorization": authorization_header(cpo.token_out(cpo.peer_id("msp")))})
     assert r.status_code == 200 and r.json()["data"]["id"] == "CDR-PUSH-1"
+
+
+def test_push_to_an_unreachable_peer_is_retried(registered: tuple[Instance, Instance]) -> None:
+    cpo, emsp = registered
+    emsp.stop()
+    try:
+        assert "1 pushes queued" in cpo.cli("evse-status", "LOC-00003", "LOC-00003-3", "BLOCKED").stdout
+        row = wait_for(lambda: cpo.query("SELECT attempts, last_error, state FROM outbox WHERE path LIKE '%LOC-00003%' "
+                                         "AND last_error IS NOT NULL"), what="a failed delivery")[0]
+        assert row["state"] == "PENDING" and "ConnectError" in row["last_error"]
+    finally:
+        emsp.start()
+    wait_for(lambda: cpo.query("SELECT 1 FROM outbox WHERE path LIKE '%LOC-00003%' AND state = 'DELIVERED'"),
+             timeout=30, what="the retried delivery")
+    doc = json.loads(emsp.query("SELECT data::text AS d FROM locations WHERE id = 'LOC-00003'")[0]["d"])
+    assert doc["evses"][0]["status"] == "BLOCKED"
 
 
 def test_token_rotation_then_unregister(registered: tuple[Instance, Instance]) -> None:

@@ -182,3 +182,14 @@ async def put_many(conn: asyncpg.Connection, table: ObjectTable, rows: Sequence[
     await conn.executemany(
         f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({placeholders}) "
         f"ON CONFLICT ({', '.join(table.keys)}) DO UPDATE SET {updates}", [_row(table, *r)[1] for r in rows])
+
+
+async def delete_unseen(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, peer_id: int,
+                        seen: set[tuple[str, ...]]) -> int:
+    """Remove the peer's objects whose (normalized) keys are not in `seen`; returns how many."""
+    columns = [[key[i] for key in seen] for i in range(len(table.keys))]
+    casts = ", ".join(f"${i + 2}::text[]" for i in range(len(table.keys)))
+    status = await conn.execute(
+        f"DELETE FROM {table.name} WHERE peer_id = $1 AND ({', '.join(table.keys)}) NOT IN "
+        f"(SELECT * FROM unnest({casts}))", peer_id, *columns)
+    return int(status.split()[-1])

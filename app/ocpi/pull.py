@@ -26,8 +26,15 @@ _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 class PullResult:
     pages: int = 0
     stored: int = 0
+    removed: int = 0
     rejected: list[str] = field(default_factory=list)
     total: int | None = None
+    seen: set[tuple[str, ...]] = field(default_factory=set)
+
+
+# A full list is the new truth (§1.5); only tariffs are ever removed because of it (§3.4: "a full GET list
+# replaces the receiver's known tariff set"), the other modules' objects are never deleted (§3.1-§3.5).
+REPLACED_BY_FULL_LIST = frozenset({"tariffs"})
 
 
 class PullError(Exception):
@@ -66,6 +73,8 @@ async def pull(pool: Any, vault: TokenVault, client: OcpiClient, peer: Peer, mod
         result.total = int(total) if total and total.isdigit() else result.total
         await _store(pool, peer, module, [bytes(i) for i in items], result)
         next_url, params = next_link(reply.headers.get("link")), None  # the link repeats every filter
+    if next_url is None and date_from is None and module.identifier in REPLACED_BY_FULL_LIST:
+        result.removed = await objects.delete_unseen(pool, module.table, peer.id, result.seen)
     return result
 
 
@@ -83,6 +92,7 @@ async def _store(pool: Any, peer: Peer, module: Module, items: list[bytes], resu
             result.rejected.append(f"{module.noun} {'/'.join(key)}: {key[0]}*{key[1]} is not one of the peer's parties")
             continue
         rows.append((key, compact(raw), to_utc(obj.last_updated), peer.id, emsp_of(obj)))
+        result.seen.add(objects.normalize_key(key))
     async with pool.acquire() as conn, conn.transaction():
         await objects.put_many(conn, module.table, rows)
     result.stored += len(rows)
