@@ -53,5 +53,9 @@ class TokenVault:
 
 
 def new_token() -> str:
-    """A credentials token: 43 printable characters, 256 random bits."""
-    return secrets.token_urlsafe(32)
+    """A credentials token: 43 printable characters, 256 random bits; never starting with "-", which
+    command lines would take for an option."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token

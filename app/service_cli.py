@@ -309,7 +309,8 @@ def add_commands(sub: Any) -> None:
     pi = peer.add_parser("invite", parents=[common], help="create a token A for a peer that will register with us")
     pi.add_argument("--label")
     pi.set_defaults(func=cmd_peer_invite)
-    pr = peer.add_parser("register", parents=[common], help="register with a peer (we start the handshake)")
+    pr = peer.add_parser("register", parents=[common], help="register with a peer (we start the handshake)",
+                         epilog="A token A that starts with '-' goes after '--': peer register -- URL TOKEN_A")
     pr.add_argument("versions_url", metavar="VERSIONS_URL")
     pr.add_argument("token_a", metavar="TOKEN_A")
     pr.add_argument("--label")

@@ -69,3 +69,10 @@ def test_missing_file_and_unknown_peer(inst: Instance, tmp_path: Path) -> None:
     assert r.returncode == 2 and "no location 'NOPE' of ours" in r.stderr
     r = inst.cli("peer", "register", "http://127.0.0.1:9/ocpi/versions", "tokenA", check=False)
     assert r.returncode == 1 and "cannot read the versions at http://127.0.0.1:9/ocpi/versions" in r.stderr
+
+
+def test_generated_tokens_never_look_like_options() -> None:
+    from app.secrets_vault import new_token
+
+    tokens = [new_token() for _ in range(2000)]
+    assert all(not t.startswith("-") and len(t) == 43 for t in tokens) and len(set(tokens)) == 2000

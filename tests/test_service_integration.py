@@ -56,7 +56,7 @@ def test_token_a_is_refused_on_functional_modules(pair: tuple[Instance, Instance
 def registered(pair: tuple[Instance, Instance]) -> tuple[Instance, Instance]:
     cpo, emsp = pair
     token_a = _invite(cpo)
-    out = emsp.cli("peer", "register", cpo.versions_url, token_a, "--label", "example-cpo").stdout
+    out = emsp.cli("peer", "register", "--label", "example-cpo", "--", cpo.versions_url, token_a).stdout
     assert "registered with peer 1 on OCPI 2.2.1: NL*EXA (CPO)" in out
     # Token A is spent: it no longer opens anything.
     r = httpx.get(cpo.versions_url, headers={"Authorization": authorization_header(token_a)})

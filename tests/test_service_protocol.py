@@ -197,8 +197,8 @@ def test_evse_and_connector_levels_bump_parents(peer: Client) -> None:
     ok(peer("PATCH", f"/receiver/locations/DE/ABC/LOC-3/{uid}", {"status": "CHARGING", "last_updated": "2026-03-01T10:00:00Z"}))
     got = stored(peer, "/receiver/locations/DE/ABC/LOC-3")
     assert got["evses"][0]["status"] == "CHARGING" and got["last_updated"] == "2026-03-01T10:00:00Z"
-    new_evse = {**doc["evses"][0], "uid": "NEW-EVSE", "evse_id": None, "last_updated": "2026-03-02T00:00:00Z"}
-    del new_evse["evse_id"]
+    new_evse = {k: v for k, v in doc["evses"][0].items() if k != "evse_id"}
+    new_evse.update(uid="NEW-EVSE", last_updated="2026-03-02T00:00:00Z")
     ok(peer("PUT", "/receiver/locations/DE/ABC/LOC-3/NEW-EVSE", new_evse), 201)
     conn_id = new_evse["connectors"][0]["id"]
     ok(peer("PATCH", f"/receiver/locations/DE/ABC/LOC-3/NEW-EVSE/{conn_id}",

@@ -142,7 +142,7 @@ async def _change_child(request: Request[Any, Any, Any], peer: Peer, key: tuple[
         decode_json(raw, child_type)  # validates the child alone first, for a precise message
         child = load_doc(raw)
     else:
-        child = patch_body(raw, MODULE)
+        child = patch_body(raw)
     id_field, id_value = ("id", connector_id) if connector_id is not None else ("uid", evse_uid)
     check_same(id_field, child.get(id_field), id_value)
     async with request.app.state.pool.acquire() as conn, conn.transaction():

@@ -84,12 +84,16 @@ def respond_data(obj: Any, *, http_status: int = 200, headers: dict[str, str] | 
     return respond(encode(obj), http_status=http_status, headers=headers)
 
 
-def decode_json(raw: bytes, type_: type[T], what: str = "request body") -> T:
-    """Decode and validate a JSON body: not JSON → HTTP 400/2000; JSON that breaks the schema → 2001
-    with msgspec's message, which names the field (e.g. "... - at `$.evses[0].uid`")."""
+def decode_json(raw: bytes, type_: type[T], what: str = "request body",
+                decoder: msgspec.json.Decoder[Any] | None = None) -> T:
+    """Decode and validate a JSON body (with `decoder` when given, else as `type_`): not JSON → HTTP
+    400/2000; JSON that breaks the schema → 2001 with msgspec's message, which names the field
+    (e.g. "... - at `$.evses[0].uid`")."""
     if not raw.strip():
         raise OcpiError(INVALID_PARAMETERS, f"the {what} is empty; a JSON object is required")
     try:
+        if decoder is not None:
+            return decoder.decode(raw)  # type: ignore[no-any-return]
         return msgspec.json.decode(raw, type=type_)
     except msgspec.ValidationError as exc:
         raise OcpiError(INVALID_PARAMETERS, f"invalid {what}: {exc}") from None

@@ -14,6 +14,7 @@ from app.db.peers import Peer
 from app.ocpi.auth import provide_caller
 from app.ocpi.client import OcpiCallError, OcpiClient
 from app.ocpi.transport import UNSUPPORTED_VERSION, OcpiError, respond_data
+from app.schemas.v2_2_1 import Version, VersionDetails
 
 OCPI_PREFIX = "/ocpi"
 
@@ -76,8 +77,6 @@ async def discover(client: OcpiClient, versions_url: str, token: str, supported:
                    base64: bool = True) -> Discovered:
     """Read a peer's versions with `token`, take the highest version both sides speak, read its endpoints.
     Raises OcpiError 3001 (peer unusable), 3002 (no mutual version) or 3003 (no credentials endpoint)."""
-    from app.schemas.v2_2_1 import Version, VersionDetails
-
     try:
         reply = await client.call("GET", versions_url, token, base64=base64)
         offered = reply.decode(list[Version])
