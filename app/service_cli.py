@@ -84,12 +84,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
           file=sys.stderr)
     if demo:
         print(f"  demo data: {loaded}\n  try: curl -H 'Authorization: Token {info.token}' "
-              f"{settings.public_url}/ocpi/2.2.1/sender/locations?limit=2\n"
+              f"'{settings.public_url}/ocpi/2.2.1/sender/locations?limit=2'\n"
               f"  OpenAPI: {settings.public_url}/schema", file=sys.stderr)
     sys.stderr.flush()
     os.environ.update(settings.to_env())
     Granian("app.server:create_app", factory=True, address=settings.host, port=settings.port,
             interface=Interfaces.ASGI, workers=settings.workers, log_access=False,
+            log_dictconfig=logs.dict_config(settings.log_level),
             backpressure=args.backpressure).serve()
     return 0
 
