@@ -131,6 +131,19 @@ async def receiver_get_location(request: Request[Any, Any, Any], peer: Peer, cou
     return respond(encode(part), headers=await reply_headers(request, peer, MODULE, we_own=False))
 
 
+def _set_child(items: list[Doc], field: str, value: str, child: Doc, merge: Any, what: str) -> bool:
+    """Replace (merge None) or merge one child in place; a replaced child that is new is added (True),
+    a merged child must exist."""
+    i = _index(items, field, value)
+    if i is None:
+        if merge is not None:
+            raise MODULE.unknown(what)
+        items.append(child)
+        return True
+    items[i] = child if merge is None else merge(items[i], child)
+    return False
+
+
 async def _change_child(request: Request[Any, Any, Any], peer: Peer, key: tuple[str, str, str], evse_uid: str,
                         connector_id: str | None, *, replace: bool) -> Response[bytes]:
     """PUT or PATCH of an EVSE or Connector inside a stored Location: the parents take the child's new
@@ -151,28 +164,15 @@ async def _change_child(request: Request[Any, Any, Any], peer: Peer, key: tuple[
             raise MODULE.unknown(f"location {key[2]}")
         doc = load_doc(stored.data)
         evses: list[Doc] = doc.setdefault("evses", [])
-        i = _index(evses, "uid", evse_uid)
-        created = False
         if connector_id is None:
-            if i is None:
-                if not replace:
-                    raise MODULE.unknown(f"EVSE {key[2]}/{evse_uid}")
-                evses.append(child)
-                created = True
-            else:
-                evses[i] = child if replace else merge_evse(evses[i], child)
+            created = _set_child(evses, "uid", evse_uid, child, merge_evse if not replace else None,
+                                 f"EVSE {key[2]}/{evse_uid}")
         else:
+            i = _index(evses, "uid", evse_uid)
             if i is None:
                 raise MODULE.unknown(f"EVSE {key[2]}/{evse_uid}")
-            connectors: list[Doc] = evses[i].setdefault("connectors", [])
-            j = _index(connectors, "id", connector_id)
-            if j is None:
-                if not replace:
-                    raise MODULE.unknown(f"connector {key[2]}/{evse_uid}/{connector_id}")
-                connectors.append(child)
-                created = True
-            else:
-                connectors[j] = child if replace else merge_fields(connectors[j], child)
+            created = _set_child(evses[i].setdefault("connectors", []), "id", connector_id, child,
+                                 merge_fields if not replace else None, f"connector {key[2]}/{evse_uid}/{connector_id}")
             evses[i]["last_updated"] = child["last_updated"]
         doc["last_updated"] = child["last_updated"]
         await save_merged(conn, MODULE, key, doc, peer.id)
