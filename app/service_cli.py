@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -67,6 +68,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logs.configure(settings.log_level)
+    # A TERM while preparing must still run the exit hooks that stop the embedded server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     demo = args.demo if args.demo is not None else not settings.database_url
     dsn = asyncio.run(prepare(settings))
     settings = settings.with_(database_url=dsn)
