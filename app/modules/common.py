@@ -19,21 +19,25 @@ from app.db.objects import Filter, ObjectTable
 from app.db.parties import Party
 from app.db.peers import Peer
 from app.ocpi import pagination, routing
-from app.ocpi.transport import CLIENT_ERROR, INVALID_PARAMETERS, OcpiError, compact, decode_json, not_found, respond
+from app.ocpi.transport import (
+    CLIENT_ERROR,
+    INVALID_PARAMETERS,
+    OcpiError,
+    compact,
+    decode_json,
+    encode,
+    not_found,
+    respond,
+)
 from app.schemas.types import to_utc
 
 Doc = dict[str, Any]
 # Stored documents are re-read exactly: numbers as Decimal, never float.
 _doc_decoder = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
-_doc_encoder = msgspec.json.Encoder(decimal_format="number")
 
 
 def load_doc(text: str | bytes) -> Doc:
     return _doc_decoder.decode(text)
-
-
-def dump_doc(doc: Doc) -> bytes:
-    return _doc_encoder.encode(doc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,10 @@ class Module:
     @property
     def viewer_role(self) -> str:
         return "EMSP" if self.owner_role == "CPO" else "CPO"
+
+    def key_of(self, obj: Any) -> tuple[str, ...]:
+        """An object's key, from its own fields (the URL's key is checked against it with `check_ids`)."""
+        return tuple(str(getattr(obj, f)) for f in self.id_fields)
 
     def unknown(self, what: str) -> OcpiError:
         return not_found(f"unknown {what}", self.unknown_status)
@@ -213,7 +221,7 @@ async def receiver_patch(request: Request[Any, Any, Any], peer: Peer, module: Mo
 async def save_merged(conn: asyncpg.Connection, module: Module, key: tuple[str, ...], doc: Doc,
                       peer_id: int | None) -> Any:
     """Validate a document as the module's object and store it; a violation is reported as 2001."""
-    raw = dump_doc(doc)
+    raw = encode(doc)
     obj = decode_json(raw, module.schema, what="object after the PATCH")
     await objects.put(conn, module.table, key, raw.decode(), to_utc(obj.last_updated), peer_id, emsp_of(obj))
     return obj

@@ -89,6 +89,15 @@ def _extract(doc: Doc, evse_uid: str | None, connector_id: str | None) -> Doc | 
     return None if j is None else connectors[j]
 
 
+def _respond_part(data: str, location_id: str, evse_uid: str, connector_id: str | None,
+                  headers: dict[str, str]) -> Response[bytes]:
+    """Answer with the EVSE or Connector of a stored Location."""
+    part = _extract(load_doc(data), evse_uid, connector_id)
+    if part is None:
+        raise MODULE.unknown(f"location object {_where(location_id, evse_uid, connector_id)}")
+    return respond(encode(part), headers=headers)
+
+
 def _where(location_id: str, evse_uid: str | None, connector_id: str | None) -> str:
     return "/".join(p for p in (location_id, evse_uid, connector_id) if p is not None)
 
@@ -108,10 +117,7 @@ async def sender_get(request: Request[Any, Any, Any], peer: Peer, location_id: s
     headers = await reply_headers(request, peer, MODULE, we_own=True)
     if evse_uid is None:
         return respond(stored.data.encode(), headers=headers)
-    part = _extract(load_doc(stored.data), evse_uid, connector_id)
-    if part is None:
-        raise MODULE.unknown(f"location object {_where(location_id, evse_uid, connector_id)}")
-    return respond(encode(part), headers=headers)
+    return _respond_part(stored.data, location_id, evse_uid, connector_id, headers)
 
 
 # --- Receiver (eMSP) -------------------------------------------------------------------------------
@@ -125,10 +131,10 @@ async def receiver_get_location(request: Request[Any, Any, Any], peer: Peer, cou
         return await receiver_get(request, peer, MODULE, key)
     check_owner(peer, MODULE, country_code, party_id)
     stored = await objects.get(request.app.state.pool, MODULE.table, key)
-    part = _extract(load_doc(stored.data), evse_uid, connector_id) if stored and stored.peer_id == peer.id else None
-    if part is None:
-        raise MODULE.unknown(f"location object {_where(location_id, evse_uid, connector_id)}")
-    return respond(encode(part), headers=await reply_headers(request, peer, MODULE, we_own=False))
+    if stored is None or stored.peer_id != peer.id:
+        raise MODULE.unknown(f"location {location_id}")
+    return _respond_part(stored.data, location_id, evse_uid, connector_id,
+                         await reply_headers(request, peer, MODULE, we_own=False))
 
 
 def _set_child(items: list[Doc], field: str, value: str, child: Doc, merge: Any, what: str) -> bool:

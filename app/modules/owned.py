@@ -52,10 +52,6 @@ def split_records(data: bytes) -> list[bytes]:
     return [line for line in data.splitlines() if line.strip()]
 
 
-def _key(module: Module, obj: Any) -> tuple[str, ...]:
-    return tuple(str(getattr(obj, f)) for f in module.id_fields)
-
-
 def _path(module: Module, key: tuple[str, ...]) -> str:
     if module is tokens.MODULE:
         return f"/{key[0]}/{key[1]}/{key[2]}?type={key[3]}"
@@ -107,7 +103,7 @@ async def import_objects(pool: asyncpg.Pool, module: Module, records: Iterable[b
         async with pool.acquire() as conn, conn.transaction():
             if module is cdrs.MODULE:
                 for _, raw, obj in batch:
-                    key = _key(module, obj)
+                    key = module.key_of(obj)
                     if await objects.insert_new(conn, module.table, key, raw.decode(), to_utc(obj.last_updated), None,
                                                 emsp_of(obj)):
                         result.stored += 1
@@ -117,11 +113,11 @@ async def import_objects(pool: asyncpg.Pool, module: Module, records: Iterable[b
                         result.unchanged += 1
             else:
                 await objects.put_many(conn, module.table, [
-                    (_key(module, obj), raw.decode(), to_utc(obj.last_updated), None, emsp_of(obj)) for _, raw, obj in batch])
+                    (module.key_of(obj), raw.decode(), to_utc(obj.last_updated), None, emsp_of(obj)) for _, raw, obj in batch])
                 result.stored += len(batch)
                 if push:
                     for _, raw, obj in batch:
-                        key = _key(module, obj)
+                        key = module.key_of(obj)
                         result.pushes += await announce(conn, module, obj, "PUT", _path(module, key), raw)
         if progress is not None:
             progress(len(batch))
@@ -135,7 +131,7 @@ async def import_objects(pool: asyncpg.Pool, module: Module, records: Iterable[b
             continue
         problem = _own_party(module, obj, own)
         if problem:
-            result.errors.append(RecordError(index, _key(module, obj)[2], problem))
+            result.errors.append(RecordError(index, module.key_of(obj)[2], problem))
             continue
         batch.append((index, compact(raw).encode(), obj))
         if len(batch) >= BATCH:
@@ -179,7 +175,7 @@ async def set_evse_status(pool: asyncpg.Pool, location_id: str, evse_uid: str, s
         doc["last_updated"] = stamp
         raw = encode(doc)
         obj = decode_json(raw, locations.MODULE.schema, what="location")
-        key = _key(locations.MODULE, obj)
+        key = locations.MODULE.key_of(obj)
         await objects.put(conn, locations.MODULE.table, key, raw.decode(), to_utc(obj.last_updated), None)
         return await announce(conn, locations.MODULE, obj, "PATCH", f"{_path(locations.MODULE, key)}/{evse['uid']}",
                               encode(patch))

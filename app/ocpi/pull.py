@@ -86,7 +86,7 @@ async def _store(pool: Any, peer: Peer, module: Module, items: list[bytes], resu
         except msgspec.ValidationError as exc:
             result.rejected.append(f"{module.noun}: {exc}")
             continue
-        key = tuple(str(getattr(obj, f)) for f in module.id_fields)
+        key = module.key_of(obj)
         if not peer.has_party(key[0], key[1], module.owner_role):
             # §1.7: ownership is read from each object; objects of parties outside the handshake are ignored.
             result.rejected.append(f"{module.noun} {'/'.join(key)}: {key[0]}*{key[1]} is not one of the peer's parties")
