@@ -16,6 +16,7 @@ from app.db import peers
 from app.db.pool import create_pool
 from app.ocpi import v2_2_1
 from app.ocpi.auth import PeerCache
+from app.ocpi.path_guard import path_guard_middleware
 from app.ocpi.client import OcpiClient
 from app.ocpi.transport import EXCEPTION_HANDLERS, request_ids_middleware
 from app.ocpi.versions import versions_router
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[versions_router(VERSIONS), *v2_2_1.routers()],
         lifespan=[resources],
-        middleware=[request_ids_middleware],
+        middleware=[request_ids_middleware, path_guard_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         state=State({"settings": settings}),

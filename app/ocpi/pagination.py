@@ -28,20 +28,27 @@ def parse_query_datetime(name: str, raw: str | None) -> dt.datetime | None:
         return None
     try:
         return to_utc(msgspec.convert(raw, type=DateTime))
-    except msgspec.ValidationError:
-        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw!r} is not an OCPI DateTime "
+    except ValueError as exc:  # not a DateTime (msgspec.ValidationError), or out of range once in UTC
+        reason = str(exc) if not isinstance(exc, msgspec.ValidationError) else "not an OCPI DateTime"
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} is {reason} "
                                             "(e.g. 2026-01-31T12:00:00Z)") from None
 
 
-def _int(name: str, raw: str | None, default: int) -> int:
+MAX_OFFSET = 2**63 - 1
+"""PostgreSQL's bigint: a larger offset cannot be asked for (and no table holds that many rows)."""
+
+
+def _int(name: str, raw: str | None, default: int, maximum: int | None = None) -> int:
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw!r} is not an integer") from None
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} is not an integer") from None
     if value < 0:
-        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw!r} must not be negative")
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} must not be negative")
+    if maximum is not None and value > maximum:
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} exceeds {maximum}")
     return value
 
 
@@ -50,7 +57,7 @@ def parse(request: Request[Any, Any, Any]) -> PageRequest:
     q = request.query_params
     limit = _int("limit", q.get("limit"), settings.default_page)
     return PageRequest(
-        offset=_int("offset", q.get("offset"), 0),
+        offset=_int("offset", q.get("offset"), 0, MAX_OFFSET),
         limit=min(limit, settings.page_limit),
         date_from=parse_query_datetime("date_from", q.get("date_from")),
         date_to=parse_query_datetime("date_to", q.get("date_to")),

@@ -1,0 +1,188 @@
+"""JSON that comes in from peers and files (request bodies, pulled pages, imports), read strictly and stored in one
+normal form.
+
+Refused: what is not JSON (msgspec's parser: UTF-8, no NaN/Infinity, nothing after the value), nesting deeper than
+`MAX_DEPTH`, a key that appears twice in one object (readers would disagree on its value), and numbers outside
+`MAX_INTEGER` or with more than `MAX_DECIMALS` decimals (`1e999999`, `1e-999999`: not a quantity, and PostgreSQL's
+numeric could not hold them).
+
+Accepted as meaning something: null in an optional field is the field left out (digest §1.2; peers in the field send
+`"status_schedule": null`), and a date-time with an offset is converted to UTC. The document stored is the one
+received without its null fields, with every DateTime field written as UTC `Z` (at most 25 characters, §1.10);
+unknown fields and every number are kept as received, digit for digit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from app.schemas.types import collect_warnings, format_datetime
+
+T = TypeVar("T")
+
+MAX_DEPTH = 32
+"""Objects and arrays nested in one another (an OCPI Location needs 5; unknown fields get room to spare)."""
+MAX_INTEGER = 2**63 - 1
+"""Largest magnitude of any number: a signed 64-bit integer, so a peer's 64-bit ids in extra fields still pass."""
+MAX_DECIMALS = 20
+"""Most significant digits after the decimal point (trailing zeros do not count); a double's shortest form of a
+realistic value (`0.30000000000000004`) has 17."""
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+class JsonInputError(ValueError):
+    """Input refused before its schema is checked. `syntax`: not JSON at all (HTTP 400), else well-formed JSON
+    whose content is refused (2001)."""
+
+    def __init__(self, message: str, *, syntax: bool = False) -> None:
+        super().__init__(message)
+        self.syntax = syntax
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise JsonInputError(f"key {dup!r} appears more than once in one object")
+    return obj
+
+
+def _out_of_range(text: str) -> JsonInputError:
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    return JsonInputError(f"number {shown} is out of range (numbers are limited to ±{MAX_INTEGER} "
+                          f"with at most {MAX_DECIMALS} decimals)")
+
+
+def _integer(text: str) -> int:
+    if len(text) > 20:  # also keeps int() away from its 4300-digit limit
+        raise _out_of_range(text)
+    value = int(text)
+    if abs(value) > MAX_INTEGER:
+        raise _out_of_range(text)
+    return value
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError):
+        raise _out_of_range(text) from None
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # a finite number: JSON has no NaN or Infinity
+    kept = len(digits)
+    while kept > 1 and digits[kept - 1] == 0:
+        kept -= 1
+    if exponent + (len(digits) - kept) < -MAX_DECIMALS or abs(value) > MAX_INTEGER:
+        raise _out_of_range(text)
+    return value
+
+
+def _depth_ok(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_DEPTH:
+                    return False
+                stack.append((child, depth + 1))
+    return True
+
+
+def parse(raw: bytes) -> Any:
+    """Any JSON value, checked as the module docstring says; numbers with a fraction or exponent as Decimal.
+    Nulls are kept (a PATCH's null removes a field)."""
+    try:
+        msgspec.json.decode(raw)  # the syntax check, with msgspec's precise messages
+        value = json.loads(raw, object_pairs_hook=_object, parse_float=_decimal, parse_int=_integer)
+    except RecursionError:
+        raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True) from None
+    except msgspec.DecodeError as exc:
+        raise JsonInputError(str(exc), syntax=True) from None
+    if not _depth_ok(value):
+        raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True)
+    return value
+
+
+def drop_nulls(value: Any) -> Any:
+    """Object fields that are null are left out, at every level (items of arrays stay: `[null]` is no list of
+    objects and is refused by the schema)."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value]
+    return value
+
+
+def _normal(received: Any, decoded: Any) -> Any:
+    """The received value with what the schema decoded written back where it has a normal form: date-times as UTC
+    `Z`, numbers sent as strings as numbers. Everything else (unknown fields, numbers, key order) as received."""
+    if isinstance(decoded, dt.datetime):
+        return format_datetime(decoded)
+    if isinstance(decoded, Decimal) and isinstance(received, str):
+        return decoded
+    if isinstance(received, dict) and isinstance(decoded, dict):
+        return {k: _normal(v, decoded[k]) if k in decoded else v for k, v in received.items()}
+    if isinstance(received, list) and isinstance(decoded, list) and len(received) == len(decoded):
+        return [_normal(r, d) for r, d in zip(received, decoded, strict=True)]
+    return received
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded(Generic[T]):
+    obj: T
+    """The object as the schema reads it."""
+    text: str
+    """The document to store and serve (see the module docstring)."""
+    warnings: tuple[str, ...]
+    """Values accepted although only a later OCPI version defines them."""
+
+
+def validate(doc: Any, type_: type[T]) -> Decoded[T]:
+    """Check an already parsed document against `type_` (nulls dropped first); raises msgspec.ValidationError."""
+    doc = drop_nulls(doc)
+    with collect_warnings() as warnings:
+        obj = msgspec.json.decode(_encoder.encode(doc), type=type_)
+    normal = _normal(doc, msgspec.to_builtins(obj, builtin_types=(dt.datetime, Decimal)))
+    return Decoded(obj, _encoder.encode(normal).decode(), tuple(warnings))
+
+
+def decode(raw: bytes, type_: type[T]) -> Decoded[T]:
+    """Parse and validate one document; raises JsonInputError or msgspec.ValidationError."""
+    return validate(parse(raw), type_)
+
+
+def check_fields(patch: dict[str, Any], type_: type[Any], partial: dict[str, type[Any]]) -> None:
+    """A PATCH's fields, each against its type in `type_` (digest §1.6), before anything is merged: a null removes
+    the field and unknown fields are kept, so both pass. The fields named in `partial` hold lists of partial child
+    objects merged by id (a Location's `evses`, an EVSE's `connectors`): each item must be an object whose own fields
+    are checked the same way. Raises msgspec.ValidationError naming the field."""
+    types = {f.encode_name: f.type for f in msgspec.structs.fields(type_)}
+    for name, value in patch.items():
+        if value is None or name not in types:
+            continue
+        child = partial.get(name)
+        if child is not None and isinstance(value, list):
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    raise msgspec.ValidationError(f"Expected `object`, got `{type(item).__name__}` - at `$.{name}[{i}]`")
+                try:
+                    check_fields(item, child, partial)
+                except msgspec.ValidationError as exc:
+                    raise msgspec.ValidationError(str(exc).replace("- at `$", f"- at `$.{name}[{i}]", 1)) from None
+            continue
+        try:
+            msgspec.json.decode(_encoder.encode(value), type=types[name])
+        except msgspec.ValidationError as exc:
+            text = str(exc)
+            raise msgspec.ValidationError(
+                text.replace("- at `$", f"- at `$.{name}", 1) if "- at `$" in text else f"{text} - at `$.{name}`") from None
