@@ -55,10 +55,12 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_BOUNDS = f"numbers are limited to ±{MAX_INTEGER} with at most {MAX_DECIMALS} decimals"
+
+
 def _out_of_range(text: str) -> JsonInputError:
     shown = text if len(text) <= 40 else text[:37] + "..."
-    return JsonInputError(f"number {shown} is out of range (numbers are limited to ±{MAX_INTEGER} "
-                          f"with at most {MAX_DECIMALS} decimals)")
+    return JsonInputError(f"number {shown} is out of range ({_BOUNDS})")
 
 
 def _integer(text: str) -> int:
@@ -107,6 +109,8 @@ def parse(raw: bytes) -> Any:
     except RecursionError:
         raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True) from None
     except msgspec.DecodeError as exc:
+        if "out of range" in str(exc):  # well-formed, but beyond what msgspec reads (`1e999999`)
+            raise JsonInputError(f"a number is out of range ({_BOUNDS}): {exc}") from None
         raise JsonInputError(str(exc), syntax=True) from None
     if not _depth_ok(value):
         raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True)

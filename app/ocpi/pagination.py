@@ -12,7 +12,7 @@ import msgspec
 from litestar import Request
 
 from app.ocpi.transport import INVALID_PARAMETERS, OcpiError
-from app.schemas.types import DateTime, to_utc
+from app.schemas.types import DateTime, format_datetime, to_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,8 @@ def headers(request: Request[Any, Any, Any], page: PageRequest, total: int, retu
     out = {"X-Total-Count": str(total), "X-Limit": str(settings.page_limit)}
     next_offset = page.offset + returned
     if returned and next_offset < total:
-        params = {k: v for k in ("date_from", "date_to") if (v := request.query_params.get(k))}
+        # the window as we read it, written as UTC `Z` (a date-time we send is at most 25 characters, §1.10)
+        params = {k: format_datetime(v) for k, v in (("date_from", page.date_from), ("date_to", page.date_to)) if v}
         params.update(offset=str(next_offset), limit=str(page.limit))
         out["Link"] = f'<{settings.public_url}{request.url.path.rstrip("/")}?{urlencode(params)}>; rel="next"'
     return out
