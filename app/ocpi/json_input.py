@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -63,41 +63,32 @@ def _out_of_range(text: str) -> JsonInputError:
     return JsonInputError(f"number {shown} is out of range ({_BOUNDS})")
 
 
-def _integer(text: str) -> int:
-    if len(text) > 20:  # also keeps int() away from its 4300-digit limit
-        raise _out_of_range(text)
-    value = int(text)
+def _number_ok(value: int | Decimal) -> bool:
+    if isinstance(value, int):
+        return abs(value) <= MAX_INTEGER
     if abs(value) > MAX_INTEGER:
-        raise _out_of_range(text)
-    return value
-
-
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except (InvalidOperation, ValueError):
-        raise _out_of_range(text) from None
+        return False
     _sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)  # a finite number: JSON has no NaN or Infinity
+    assert isinstance(exponent, int)  # finite: JSON has no NaN or Infinity
     kept = len(digits)
-    while kept > 1 and digits[kept - 1] == 0:
+    while kept > 1 and digits[kept - 1] == 0:  # trailing zeros are no decimals
         kept -= 1
-    if exponent + (len(digits) - kept) < -MAX_DECIMALS or abs(value) > MAX_INTEGER:
-        raise _out_of_range(text)
-    return value
+    return exponent + (len(digits) - kept) >= -MAX_DECIMALS
 
 
-def _depth_ok(value: Any) -> bool:
+def _check_tree(value: Any) -> None:
+    """Depth and number bounds, in one walk without recursion (the input decides how deep it goes)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > MAX_DEPTH:
-                    return False
+        for child in item.values() if type(item) is dict else item:
+            kind = type(child)
+            if kind is dict or kind is list:
+                if depth >= MAX_DEPTH:
+                    raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True)
                 stack.append((child, depth + 1))
-    return True
+            elif (kind is int or kind is Decimal) and not _number_ok(child):
+                raise _out_of_range(str(child))
 
 
 def parse(raw: bytes) -> Any:
@@ -105,15 +96,17 @@ def parse(raw: bytes) -> Any:
     Nulls are kept (a PATCH's null removes a field)."""
     try:
         msgspec.json.decode(raw)  # the syntax check, with msgspec's precise messages
-        value = json.loads(raw, object_pairs_hook=_object, parse_float=_decimal, parse_int=_integer)
+        value = json.loads(raw, object_pairs_hook=_object, parse_float=Decimal)
     except RecursionError:
         raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True) from None
     except msgspec.DecodeError as exc:
         if "out of range" in str(exc):  # well-formed, but beyond what msgspec reads (`1e999999`)
             raise JsonInputError(f"a number is out of range ({_BOUNDS}): {exc}") from None
         raise JsonInputError(str(exc), syntax=True) from None
-    if not _depth_ok(value):
-        raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True)
+    if type(value) is dict or type(value) is list:
+        _check_tree(value)
+    elif (type(value) is int or type(value) is Decimal) and not _number_ok(value):
+        raise _out_of_range(str(value))
     return value
 
 
@@ -127,17 +120,25 @@ def drop_nulls(value: Any) -> Any:
     return value
 
 
+_PLAIN = (str, int, bool, float)
+
+
 def _normal(received: Any, decoded: Any) -> Any:
     """The received value with what the schema decoded written back where it has a normal form: date-times as UTC
     `Z`, numbers sent as strings as numbers. Everything else (unknown fields, numbers, key order) as received."""
-    if isinstance(decoded, dt.datetime):
+    kind = type(decoded)
+    if kind is dict:
+        if type(received) is not dict:
+            return received
+        return {k: v if (d := decoded.get(k)) is None or type(d) in _PLAIN else _normal(v, d) for k, v in received.items()}
+    if kind is list:
+        if type(received) is not list or len(received) != len(decoded):
+            return received
+        return [r if type(d) in _PLAIN else _normal(r, d) for r, d in zip(received, decoded, strict=True)]
+    if kind is dt.datetime:
         return format_datetime(decoded)
-    if isinstance(decoded, Decimal) and isinstance(received, str):
+    if kind is Decimal and type(received) is str:
         return decoded
-    if isinstance(received, dict) and isinstance(decoded, dict):
-        return {k: _normal(v, decoded[k]) if k in decoded else v for k, v in received.items()}
-    if isinstance(received, list) and isinstance(decoded, list) and len(received) == len(decoded):
-        return [_normal(r, d) for r, d in zip(received, decoded, strict=True)]
     return received
 
 
@@ -151,9 +152,11 @@ class Decoded(Generic[T]):
     """Values accepted although only a later OCPI version defines them."""
 
 
-def validate(doc: Any, type_: type[T]) -> Decoded[T]:
-    """Check an already parsed document against `type_` (nulls dropped first); raises msgspec.ValidationError."""
-    doc = drop_nulls(doc)
+def validate(doc: Any, type_: type[T], nulls: bool = True) -> Decoded[T]:
+    """Check an already parsed document against `type_` (nulls dropped first, unless `nulls` says there are
+    none); raises msgspec.ValidationError."""
+    if nulls:
+        doc = drop_nulls(doc)
     with collect_warnings() as warnings:
         obj = msgspec.json.decode(_encoder.encode(doc), type=type_)
     normal = _normal(doc, msgspec.to_builtins(obj, builtin_types=(dt.datetime, Decimal)))
@@ -162,7 +165,7 @@ def validate(doc: Any, type_: type[T]) -> Decoded[T]:
 
 def decode(raw: bytes, type_: type[T]) -> Decoded[T]:
     """Parse and validate one document; raises JsonInputError or msgspec.ValidationError."""
-    return validate(parse(raw), type_)
+    return validate(parse(raw), type_, nulls=b"null" in raw)
 
 
 def check_fields(patch: dict[str, Any], type_: type[Any], partial: dict[str, type[Any]]) -> None:
