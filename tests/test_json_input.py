@@ -83,6 +83,7 @@ def test_patch_fields_are_checked_against_the_schema() -> None:
                              "last_updated": "2026-01-01T00:00:00Z"}, Location, partial)
     for patch, where in (({"publish": "yes"}, "`$.publish`"), ({"evses": [5]}, "`$.evses[0]`"),
                          ({"evses": [{"connectors": [{"max_voltage": "high"}]}]}, "`$.evses[0].connectors[0].max_voltage`"),
-                         ({"coordinates": {"latitude": "x"}}, "`$.coordinates")):
+                         ({"coordinates": {"latitude": "x"}}, "`$.coordinates"), ({"evses": None}, "`$.evses`"),
+                         ({"evses": [{"uid": "E1", "connectors": None}]}, "`$.evses[0].connectors`")):
         with pytest.raises(msgspec.ValidationError, match=where.replace("$", r"\$").replace("[", r"\[").replace("]", r"\]")):
             json_input.check_fields(patch, Location, partial)

@@ -67,8 +67,6 @@ def _merge_with_children(stored: Doc, patch: Doc, children: str, id_field: str, 
     merged = merge_fields(stored, {k: v for k, v in patch.items() if k != children})
     if isinstance(patch.get(children), list):
         merged[children] = _merge_list(stored.get(children, []), patch[children], id_field, merge_child)
-    elif children in patch:  # null: the list is removed (§1.6), which the schema refuses where it is required
-        merged.pop(children, None)
     return merged
 
 

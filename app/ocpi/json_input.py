@@ -172,12 +172,16 @@ def check_fields(patch: dict[str, Any], type_: type[Any], partial: dict[str, typ
     """A PATCH's fields, each against its type in `type_` (digest §1.6), before anything is merged: a null removes
     the field and unknown fields are kept, so both pass. The fields named in `partial` hold lists of partial child
     objects merged by id (a Location's `evses`, an EVSE's `connectors`): each item must be an object whose own fields
-    are checked the same way. Raises msgspec.ValidationError naming the field."""
+    are checked the same way, and the list cannot be null (a Location PATCH only adds or changes, §1.6). Raises
+    msgspec.ValidationError naming the field."""
     types = {f.encode_name: f.type for f in msgspec.structs.fields(type_)}
     for name, value in patch.items():
+        child = partial.get(name)
+        if value is None and child is not None:
+            raise msgspec.ValidationError(f"a PATCH cannot remove `{name}` (it only adds or changes them, §1.6) "
+                                          f"- at `$.{name}`")
         if value is None or name not in types:
             continue
-        child = partial.get(name)
         if child is not None and isinstance(value, list):
             for i, item in enumerate(value):
                 if not isinstance(item, dict):
