@@ -184,7 +184,7 @@ def test_refused_input_is_a_clear_error_one_log_line_and_changes_nothing(node: I
         r = peer(method, path, headers=headers, **kw)
         message = error(r, http, code, words)
         assert DATETIME_WE_SEND.match(r.json()["timestamp"]), (path, message)
-    assert snapshot(node) == before
+        assert snapshot(node) == before, (method, path, message)
     lines = node.log_path.read_bytes()[log_start:].decode().splitlines()
     assert "Traceback" not in "\n".join(lines)
     requests = [json.loads(line) for line in lines if line.startswith("{")]
