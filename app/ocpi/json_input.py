@@ -95,7 +95,9 @@ def parse(raw: bytes) -> Any:
     """Any JSON value, checked as the module docstring says; numbers with a fraction or exponent as Decimal.
     Nulls are kept (a PATCH's null removes a field)."""
     try:
-        msgspec.json.decode(raw)  # the syntax check, with msgspec's precise messages
+        # The syntax check, with msgspec's precise messages; it is stricter than the stdlib parser below (lone
+        # surrogates, invalid UTF-8, a BOM), which is there for its object hook: duplicate keys.
+        msgspec.json.decode(raw)
         value = json.loads(raw, object_pairs_hook=_object, parse_float=Decimal)
     except RecursionError:
         raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True) from None
