@@ -19,8 +19,7 @@ from app.db import objects, parties
 from app.db.objects import Filter, ObjectTable
 from app.db.parties import Party
 from app.db.peers import Peer
-from app.ocpi import pagination, routing
-from app.ocpi import json_input
+from app.ocpi import json_input, pagination, routing
 from app.ocpi.json_input import Decoded
 from app.ocpi.transport import (
     CLIENT_ERROR,

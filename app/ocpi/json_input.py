@@ -48,10 +48,12 @@ class JsonInputError(ValueError):
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
-    if len(obj) != len(pairs):
+    if len(obj) != len(pairs):  # rare: find the first repeated key for the message
         seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise JsonInputError(f"key {dup!r} appears more than once in one object")
+        for key, _ in pairs:
+            if key in seen:
+                raise JsonInputError(f"key {key!r} appears more than once in one object")
+            seen.add(key)
     return obj
 
 

@@ -14,8 +14,8 @@ import msgspec
 from app.db import objects
 from app.db.peers import Peer
 from app.modules.common import Module, emsp_of
-from app.ocpi.client import OcpiCallError, OcpiClient
 from app.ocpi import json_input
+from app.ocpi.client import OcpiCallError, OcpiClient
 from app.ocpi.json_input import JsonInputError
 from app.schemas.types import format_datetime, to_utc
 from app.secrets_vault import TokenVault

@@ -94,14 +94,10 @@ def _input_error(exc: Exception, what: str) -> OcpiError:
     return OcpiError(INVALID_PARAMETERS, f"invalid {what}: {exc}")
 
 
-def _require_body(raw: bytes, what: str) -> None:
-    if not raw.strip():
-        raise OcpiError(INVALID_PARAMETERS, f"the {what} is empty; a JSON object is required")
-
-
 def parse_json(raw: bytes, what: str = "request body") -> Any:
     """A JSON body read strictly (`app.ocpi.json_input.parse`), nulls kept: for PATCH bodies."""
-    _require_body(raw, what)
+    if not raw.strip():
+        raise OcpiError(INVALID_PARAMETERS, f"the {what} is empty; a JSON object is required")
     try:
         return json_input.parse(raw)
     except JsonInputError as exc:

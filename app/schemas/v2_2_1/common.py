@@ -89,7 +89,7 @@ def later_version_values(field: str, values: str | Sequence[str] | None, added: 
     """Warn (see `app.schemas.types.warn`) about each value of `values` that only OCPI 2.3.0 defines."""
     for value in [values] if isinstance(values, str) else values or ():
         if value in added:
-            warn(f"{field} {value!r} is an OCPI 2.3.0 value (digest §6)")
+            warn(f"{field} {value!r} is an OCPI 2.3.0 value")
 
 
 # -- small types ------------------------------------------------------------------------------------------------
