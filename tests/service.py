@@ -47,7 +47,9 @@ class Instance:
         self.versions_url = f"{self.url}/ocpi/versions"
         self.env = {**os.environ, "DATABASE_URL": self.dsn, "OCPI_ENGINE_DATA_DIR": str(self.data_dir),
                     "OCPI_ENGINE_PORT": str(self.port), "OCPI_ENGINE_LOG_LEVEL": "INFO",
-                    "OCPI_ENGINE_WORKERS": str(workers), **env}
+                    "OCPI_ENGINE_WORKERS": str(workers),
+                    # Peers of tests listen on loopback; with DATABASE_URL set it is not allowed by default.
+                    "OCPI_ENGINE_ALLOWED_PEER_NETWORKS": "127.0.0.0/8,::1/128", **env}
         self.log_path = self.data_dir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -115,6 +117,11 @@ class Instance:
                 await conn.close()
 
         return str(run(go()))
+
+    def invite(self, label: str, *parties: str) -> str:
+        """A token A admitting `parties` (CC/PID/ROLE)."""
+        out = self.cli("peer", "invite", "--label", label, *(a for p in parties for a in ("--party", p))).stdout
+        return out.split("token A:")[1].split()[0]
 
     def peer_id(self, label: str) -> int:
         return int(self.query("SELECT id FROM peers WHERE label = $1 ORDER BY id DESC LIMIT 1", label)[0]["id"])

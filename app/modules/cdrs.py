@@ -11,7 +11,7 @@ from litestar import Request, Response, get, post
 from app.db import objects
 from app.db.objects import ObjectTable
 from app.db.peers import Peer
-from app.modules.common import Module, check_owner, emsp_of, load_doc, receiver_get, reply_headers, sender_list
+from app.modules.common import Module, check_emsp, check_owner, emsp_of, load_doc, receiver_get, reply_headers, sender_list
 from app.ocpi.transport import INVALID_PARAMETERS, OcpiError, compact, decode_json, respond
 from app.schemas.types import to_utc
 from app.schemas.v2_2_1 import CDR
@@ -30,6 +30,7 @@ async def receiver_post_cdr(request: Request[Any, Any, Any], peer: Peer) -> Resp
     raw = await request.body()
     cdr = decode_json(raw, CDR)
     check_owner(peer, MODULE, cdr.country_code, cdr.party_id)
+    await check_emsp(request, cdr)
     key = (cdr.country_code, cdr.party_id, cdr.id)
     # One statement, no explicit transaction: a CDR row is written once and never changed afterwards.
     pool = request.app.state.pool
@@ -37,7 +38,7 @@ async def receiver_post_cdr(request: Request[Any, Any, Any], peer: Peer) -> Resp
                                        emsp_of(cdr))
     if not created:
         stored = await objects.get(pool, MODULE.table, key)
-        if stored is None or stored.peer_id != peer.id or load_doc(stored.data) != load_doc(raw):
+        if stored is None or stored.peer_id is None or load_doc(stored.data) != load_doc(raw):
             raise OcpiError(INVALID_PARAMETERS, f"CDR {'/'.join(key)} exists with different content; "
                             "CDRs are immutable (send a credit CDR with a new id)")
     base = f"{request.app.state.settings.public_url}{request.url.path.rstrip('/')}"

@@ -73,6 +73,12 @@ class Discovered:
     base64: bool
 
 
+def _unusable(what: str, exc: Exception) -> OcpiError:
+    """3001; the caller is told no more than `OcpiCallError.public` (we are not a proxy), the operator all."""
+    public = exc.public if isinstance(exc, OcpiCallError) else f"not an OCPI answer: {exc}"
+    return OcpiError(3001, f"cannot read {what}: {public}", detail=f"cannot read {what}: {exc}")
+
+
 async def discover(client: OcpiClient, versions_url: str, token: str, supported: list[str],
                    base64: bool = True) -> Discovered:
     """Read a peer's versions with `token`, take the highest version both sides speak, read its endpoints.
@@ -81,7 +87,7 @@ async def discover(client: OcpiClient, versions_url: str, token: str, supported:
         reply = await client.call("GET", versions_url, token, base64=base64)
         offered = reply.decode(list[Version])
     except (OcpiCallError, ValueError) as exc:
-        raise OcpiError(3001, f"cannot read the versions at {versions_url}: {exc}") from None
+        raise _unusable(f"the versions at {versions_url}", exc) from None
     mutual = sorted((v for v in offered if v.version in supported), key=lambda v: _numeric(v.version), reverse=True)
     if not mutual:
         raise OcpiError(UNSUPPORTED_VERSION, f"no mutual OCPI version: {versions_url} offers "
@@ -90,7 +96,7 @@ async def discover(client: OcpiClient, versions_url: str, token: str, supported:
     try:
         details = (await client.call("GET", chosen.url, token, base64=reply.used_base64)).decode(VersionDetails)
     except (OcpiCallError, ValueError) as exc:
-        raise OcpiError(3001, f"cannot read the version details at {chosen.url}: {exc}") from None
+        raise _unusable(f"the version details at {chosen.url}", exc) from None
     endpoints = [{"identifier": e.identifier, "role": e.role, "url": e.url} for e in details.endpoints]
     if not any(e["identifier"] == "credentials" for e in endpoints):
         raise OcpiError(3003, f"{chosen.url} lists no credentials endpoint")
