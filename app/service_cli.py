@@ -154,9 +154,6 @@ def cmd_peer_invite(args: argparse.Namespace) -> int:
         admitted = _parties_arg(args.party)
     except peers.PartyClaimError as exc:
         return _fail(str(exc), 2)
-    if not admitted and not args.any_party:
-        return _fail("name the parties the peer may register with: --party COUNTRY/PARTY/ROLE (repeatable), "
-                     "or --any-party for a closed test setup", 2)
 
     async def work(pool: Any, vault: Any, settings: Settings) -> int:
         try:
@@ -165,6 +162,8 @@ def cmd_peer_invite(args: argparse.Namespace) -> int:
         except peers.PartyClaimError as exc:
             return _fail(f"cannot admit that party: {exc}", 2)
         admits = "ANY party (--any-party: closed test setups only)" if args.any_party else peers.labels(admitted)
+        if not admitted and not args.any_party:
+            admits += f" yet (admit its parties with `ocpi-engine peer parties {peer_id} --add CC/PID/ROLE`)"
         print(f"peer {peer_id} invited; its credentials may list: {admits}\n"
               f"give it, over a secure channel:\n"
               f"  versions URL: {settings.public_url}/ocpi/versions\n  token A:      {token_a}")

@@ -67,7 +67,9 @@ class PeerCache:
 class FailedAuthLimiter:
     """Failed authentications per client address, per worker, in fixed windows (issue 7 §1). An address over
     the limit gets 429 for the rest of its window without a lookup, except for Authorization headers that
-    authenticated in this worker within the last hour: valid tokens keep working, guessed ones learn nothing."""
+    authenticated in this worker within the last hour: valid tokens keep working, guessed ones learn nothing.
+    Such a header failing later (a token revoked or rotated away, retried by its peer) is not a guess and is
+    not counted."""
 
     TRUST_SECONDS = 3600.0
     _MAX_ENTRIES = 100_000
@@ -81,14 +83,17 @@ class FailedAuthLimiter:
         """Seconds until `address` may try again, or None when this request may be checked."""
         start, count = self._windows.get(address, (0.0, 0))
         left = start + self.window - time.monotonic()
-        if count < self.failures or left <= 0:
-            return None
-        seen = self._trusted.get(header) if header else None
-        if seen is not None and time.monotonic() - seen < self.TRUST_SECONDS:
+        if count < self.failures or left <= 0 or self._known(header):
             return None
         return max(1, math.ceil(left))
 
-    def failed(self, address: str) -> None:
+    def _known(self, header: str | None) -> bool:
+        seen = self._trusted.get(header) if header else None
+        return seen is not None and time.monotonic() - seen < self.TRUST_SECONDS
+
+    def failed(self, address: str, header: str | None) -> None:
+        if self._known(header):
+            return
         now = time.monotonic()
         start, count = self._windows.get(address, (now, 0))
         if now - start >= self.window:
@@ -128,11 +133,11 @@ async def provide_caller(request: Request[Any, Any, Any]) -> Peer:
                         http_status=429, headers={"Retry-After": str(wait)})
     candidates = token_candidates(header)
     if not candidates:
-        limiter.failed(address)
+        limiter.failed(address, header)
         raise unauthorized("missing or malformed Authorization header; expected 'Token <token>'")
     peer = await peers.by_token(state.pool, [state.vault.fingerprint(c) for c in candidates])
     if peer is None:
-        limiter.failed(address)
+        limiter.failed(address, header)
         raise unauthorized("unknown credentials token")
     assert header is not None
     cache.put(header, peer)
