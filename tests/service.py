@@ -4,6 +4,7 @@ an embedded PostgreSQL started for the test session), its own data folder and ke
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -103,16 +104,22 @@ class Instance:
     def vault(self) -> TokenVault:
         return TokenVault.load(None, self.data_dir / "secret.key")
 
-    def client_token(self, label: str, parties: list[tuple[str, str, str]]) -> str:
-        """A registered client peer (no server of its own) with these (country, party, role) parties."""
+    def client_token(self, label: str, parties: list[tuple[str, str, str]],
+                     endpoints: list[dict[str, str]] | None = None) -> str:
+        """A registered client peer with these (country, party, role) parties; by default without a server of
+        its own, else reachable at `endpoints` (our calls to it use `token_out(peer_id(label))`)."""
         from app.db import peers
 
         async def go() -> str:
             conn = await asyncpg.connect(self.dsn)
             try:
                 async with conn.transaction():
-                    return await peers.create_registered(conn, self.vault, label, [
+                    token = await peers.create_registered(conn, self.vault, label, [
                         (peers.PeerParty(cc, pid, role), {"name": label}) for cc, pid, role in parties])
+                    if endpoints:
+                        await conn.execute("UPDATE peers SET endpoints = $2::jsonb WHERE label = $1", label,
+                                           json.dumps(endpoints))
+                    return token
             finally:
                 await conn.close()
 
