@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +139,22 @@ class Instance:
         """The token this instance calls `peer_id` with (decrypted with its own key)."""
         blob = self.query("SELECT token_out FROM peers WHERE id = $1", peer_id)[0]["token_out"]
         return self.vault.decrypt(blob)
+
+
+@contextmanager
+def serving(*setups: tuple[Instance, list[tuple[str, ...]]]) -> Iterator[list[Instance]]:
+    """Run each instance's CLI commands (parties, imports), start them all, and finally drop them."""
+    instances = [inst for inst, _ in setups]
+    try:
+        for inst, commands in setups:
+            for command in commands:
+                inst.cli(*command)
+        for inst in instances:
+            inst.start()
+        yield instances
+    finally:
+        for inst in instances:
+            inst.drop()
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:
