@@ -215,6 +215,20 @@ def test_a_party_keeps_its_objects_through_a_new_registration(platforms: tuple[I
     assert next(e for e in stored["evses"] if e["uid"] == evse)["status"] == "OUTOFORDER"
 
 
+def test_a_rotation_reply_with_parties_not_admitted(platforms: tuple[Instance, Instance]) -> None:
+    cpo, emsp = platforms
+    emsp.cli("party", "add", "NL", "MSQ", "EMSP", "--name", "Second eMSP")
+    peer_id = cpo.peer_id("second")
+    r = cpo.cli("peer", "update", str(peer_id), check=False)
+    assert r.returncode == 1 and "not admitted for this peer: NL*MSQ/EMSP" in r.stderr, r.stderr
+    # The exchange happened at the peer, so the new tokens stay in use both ways; the parties stay as they were.
+    ours = cpo.token_out(peer_id)
+    theirs = emsp.token_out(emsp.peer_id("second"))
+    assert httpx.get(emsp.versions_url, headers={"Authorization": authorization_header(ours)}).status_code == 200
+    assert httpx.get(cpo.versions_url, headers={"Authorization": authorization_header(theirs)}).status_code == 200
+    assert [r["party_id"] for r in cpo.query("SELECT party_id FROM peer_parties WHERE peer_id = $1", peer_id)] == ["MSP"]
+
+
 # --- outgoing calls: the peer address policy, no proxy ----------------------------------------------
 
 class _Page(BaseHTTPRequestHandler):

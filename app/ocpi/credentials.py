@@ -124,6 +124,10 @@ class RegistrationError(Exception):
     pass
 
 
+class PartiesRefused(RegistrationError):
+    """The peer completed the exchange but lists parties we do not admit (see `_refuse_reply`)."""
+
+
 async def _exchange(pool: Any, vault: TokenVault, client: OcpiClient, settings: Settings, peer_id: int,
                     found: Discovered, method: str, token_now: str, token_for_them: str,
                     admit_claimed: bool = False) -> Peer:
@@ -148,7 +152,7 @@ async def _exchange(pool: Any, vault: TokenVault, client: OcpiClient, settings: 
             await peers.set_auth_base64(conn, peer_id, reply.used_base64)
     except peers.PartyClaimError as exc:
         await _refuse_reply(pool, vault, client, peer_id, found, method, theirs, reply.used_base64)
-        raise RegistrationError(f"the peer lists parties it may not hold here: {exc}") from None
+        raise PartiesRefused(f"the peer lists parties it may not hold here: {exc}") from None
     peer = await peers.by_id(pool, peer_id)
     assert peer is not None
     return peer
@@ -202,6 +206,8 @@ async def update(pool: Any, vault: TokenVault, client: OcpiClient, settings: Set
     await peers.set_token_in(pool, vault, peer.id, token_b)
     try:
         return await _exchange(pool, vault, client, settings, peer.id, found, "PUT", token_now, token_b)
+    except PartiesRefused:
+        raise  # the peer holds token B now: both tokens stay rotated, only its parties stay as they were
     except RegistrationError:
         await peers.set_token_in(pool, vault, peer.id, vault.decrypt(old_in))
         raise
