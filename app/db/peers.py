@@ -270,7 +270,9 @@ async def set_any_party(conn: asyncpg.Connection, peer_id: int, any_party: bool)
 
 
 async def lock_for_credentials(conn: asyncpg.Connection, peer_id: int) -> tuple[str, bytes | None]:
-    """Lock the peer's row for a credentials change (so concurrent ones queue); its status and token fingerprint."""
+    """Lock the peer's row for a credentials change (so concurrent ones queue); its status and token fingerprint.
+    The claims lock comes first, in the order every other change to parties takes them (no deadlock)."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _CLAIMS_LOCK)
     row = await conn.fetchrow("SELECT status, token_in_hash FROM peers WHERE id = $1 FOR UPDATE", peer_id)
     if row is None:
         return UNREGISTERED, None
