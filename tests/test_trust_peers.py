@@ -238,8 +238,14 @@ class _Page(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         _Page.seen.append(dict(self.headers.items()))
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
         if self.path.startswith("/internal"):
             body = b"INTERNAL-ONLY status page: db password hunter2"
+        elif self.path.startswith("/versions-"):  # OCPI-shaped, pointing further into the network
+            versions = [{"version": "2.2.1", "url": f"{base}/internal-hunter2"}, {"version": "hunter2", "url": base}]
+            if self.path == "/versions-old":
+                versions = versions[1:]
+            body = json.dumps({"data": versions, "status_code": 1000, "timestamp": "2026-01-01T00:00:00Z"}).encode()
         else:
             body = json.dumps({"data": [], "status_code": 1000, "timestamp": "2026-01-01T00:00:00Z"}).encode()
         self.send_response(200)
@@ -272,6 +278,10 @@ def test_registration_calls_are_not_a_proxy(pair: tuple[Instance, Instance], pag
     assert "hunter2" not in messages[0] and "INTERNAL" not in messages[0]
     assert len(set(messages)) == 1, messages  # an open port, a closed one and no host read the same
     assert "hunter2" not in hub.log_path.read_text()  # the body is not logged either
+    # Neither a URL nor a version string read from an answer is repeated to the caller.
+    for url, code in ((f"{page}/versions-new", 3001), (f"{page}/versions-old", 3002)):
+        r = credentials(hub, "POST", token_a, {"token": "t0000000001", "url": url, "roles": roles("NL/PRB/EMSP")})
+        assert status(r)[:2] == (200, code) and "hunter2" not in r.text, r.text
 
 
 def test_private_addresses_need_the_operator(pg_admin_dsn: str, tmp_path: Path, page: str) -> None:

@@ -47,7 +47,8 @@ class Reply:
 class OcpiCallError(Exception):
     """A peer could not be reached, did not answer OCPI, or answered with an error. `str()` is the full
     story for our logs and the operator; `public` is what a remote caller may be told: it never quotes what
-    the URL answered, and is the same whether the address was refused, unreachable, slow, or not OCPI."""
+    the URL answered (nor a URL read from an answer), and is the same whether the address was refused,
+    unreachable, slow, or not OCPI."""
 
     def __init__(self, message: str, reply: Reply | None = None, public: str | None = None) -> None:
         super().__init__(message)
@@ -59,8 +60,7 @@ class OcpiCallError(Exception):
         return str(self)
 
 
-def _no_ocpi_answer(method: str, url: str) -> str:
-    return f"{method} {url}: no usable OCPI answer (unreachable, not allowed by our peer address policy, or not OCPI)"
+NO_OCPI_ANSWER = "no usable OCPI answer (unreachable, not allowed by our peer address policy, or not OCPI)"
 
 
 class OcpiClient:
@@ -83,8 +83,9 @@ class OcpiClient:
             if retry.http_status != 401:
                 reply = retry
         if check and not (200 <= reply.http_status < 300 and 1000 <= reply.status_code < 2000):
-            status = f"{method} {url}: HTTP {reply.http_status}, OCPI status {reply.status_code}"
-            raise OcpiCallError(status + (f": {reply.message}" if reply.message else ""), reply, public=status)
+            status = f"HTTP {reply.http_status}, OCPI status {reply.status_code}"
+            raise OcpiCallError(f"{method} {url}: {status}" + (f": {reply.message}" if reply.message else ""), reply,
+                                public=f"answered {status}")
         return reply
 
     async def _send(self, method: str, url: str, token: str, base64: bool, body: bytes | None,
@@ -101,7 +102,7 @@ class OcpiClient:
         except (httpx.HTTPError, AddressRefused) as exc:
             log.warning("ocpi call failed", extra={"method": method, "url": url, "error": str(exc) or type(exc).__name__})
             raise OcpiCallError(f"{method} {url}: {type(exc).__name__}: {exc}",
-                                public=_no_ocpi_answer(method, url)) from exc
+                                public=NO_OCPI_ANSWER) from exc
         ms = round((time.perf_counter() - started) * 1000, 2)
         log.info("ocpi call", extra={"method": method, "url": url, "status": response.status_code, "ms": ms,
                                      "out_request_id": request_id})
@@ -114,6 +115,6 @@ class OcpiClient:
             log.warning("ocpi call: not an OCPI response", extra={"method": method, "url": url,
                                                                   "status": response.status_code})
             raise OcpiCallError(f"{method} {url}: HTTP {response.status_code}, not an OCPI response",
-                                public=_no_ocpi_answer(method, url)) from None
+                                public=NO_OCPI_ANSWER) from None
         data = None if bytes(env.data) == b"null" else env.data
         return Reply(response.status_code, env.status_code, env.status_message, data, response.headers, base64)
