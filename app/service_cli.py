@@ -266,8 +266,9 @@ def cmd_peer_list(args: argparse.Namespace) -> int:
             roles = ",".join(q.label() for q in p.parties) or "-"
             # An open admission is a deliberate exception: it must not go unnoticed.
             admitted = "ANY-PARTY(!)" if p.any_party else (",".join(q.label() for q in p.admitted) or "-")
-            print(f"{p.id}\t{p.status}\t{p.version or '-'}\t{roles}\tadmits {admitted}\t{p.versions_url or '-'}"
-                  f"\t{p.label or ''}")
+            # The admitted parties come last: scripts read the columns before them by position.
+            print(f"{p.id}\t{p.status}\t{p.version or '-'}\t{roles}\t{p.versions_url or '-'}\t{p.label or ''}"
+                  f"\tadmits {admitted}")
         return 0
 
     return _run(args, work)
