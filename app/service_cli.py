@@ -114,9 +114,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # --- parties ---------------------------------------------------------------------------------------
 
 def cmd_party_add(args: argparse.Namespace) -> int:
-    from app.db import parties
+    from app.db import parties, peers
 
     async def work(pool: Any, vault: Any, settings: Settings) -> int:
+        holders = await peers.registered_with_party(pool, args.country_code, args.party_id)
+        if holders:  # one party, one platform: a peer holds this one (issue 7 §1)
+            return _fail(f"{args.country_code.upper()}*{args.party_id.upper()} is held by registered peer "
+                         f"{', '.join(map(str, holders))}; take it from the peer first (`ocpi-engine peer parties "
+                         f"{holders[0]} --remove ...` or `peer revoke`)", 2)
         try:
             party, created = await parties.add(pool, args.country_code, args.party_id, args.role, args.name, args.website)
         except parties.PartyError as exc:

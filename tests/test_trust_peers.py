@@ -107,6 +107,8 @@ def test_operator_changes_a_peers_parties(pair: tuple[Instance, Instance]) -> No
     assert status(httpx.put(url, json=location, headers=headers))[:2] == (201, 1000)  # at once, in the running server
     hub.cli("peer", "parties", peer_id, "--remove", "DE/CHB/CPO")
     assert status(httpx.put(url, json=location, headers=headers))[:2] == (404, 2000)
+    r = hub.cli("party", "add", "DE", "CHA", "EMSP", "--name", "Taken", check=False)
+    assert r.returncode == 2 and f"DE*CHA is held by registered peer {peer_id}" in r.stderr
     r = hub.cli("peer", "parties", peer_id, "--add", "NL/HUB/EMSP", check=False)
     assert r.returncode == 2 and "hosted by this deployment" in r.stderr
     assert hub.cli("peer", "parties", "999", "--add", "DE/CHC/CPO", check=False).returncode == 2
