@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from app.peer_addresses import LOOPBACK, AddressPolicy, parse_networks
+
 
 def default_data_dir() -> Path:
     """Per-user data folder (XDG on Linux), where the embedded database and the key file live."""
@@ -34,6 +36,16 @@ class Settings:
     request_timeout: float = 15.0
     """Seconds an outgoing OCPI call may take."""
     log_level: str = "INFO"
+    allowed_peer_networks: str = ""
+    """CIDR list outgoing calls may reach beyond public addresses (default: loopback with the embedded database)."""
+    auth_failures: int = 30
+    """Failed authentications per client address and window before answering 429."""
+    auth_window: int = 60
+    """Seconds of that window."""
+
+    @property
+    def peer_addresses(self) -> AddressPolicy:
+        return AddressPolicy(parse_networks(self.allowed_peer_networks))
 
     @property
     def public_url(self) -> str:
@@ -59,7 +71,17 @@ class Settings:
             except ValueError:
                 raise SystemExit(f"ocpi-engine: error: {name}={raw!r} is not an integer") from None
 
+        networks = e.get("OCPI_ENGINE_ALLOWED_PEER_NETWORKS")
+        if networks is None:  # a local setup (embedded database) talks to peers on this machine
+            networks = "" if e.get("DATABASE_URL") else LOOPBACK
+        try:
+            parse_networks(networks)
+        except ValueError as exc:
+            raise SystemExit(f"ocpi-engine: error: {exc}") from None
         return cls(
+            allowed_peer_networks=networks,
+            auth_failures=num("OCPI_ENGINE_AUTH_FAILURES", 30),
+            auth_window=num("OCPI_ENGINE_AUTH_WINDOW", 60),
             database_url=e.get("DATABASE_URL") or None,
             data_dir=Path(e.get("OCPI_ENGINE_DATA_DIR") or default_data_dir()),
             host=e.get("OCPI_ENGINE_HOST", "127.0.0.1"),
@@ -84,6 +106,10 @@ class Settings:
             "OCPI_ENGINE_PAGE_LIMIT": str(self.page_limit),
             "OCPI_ENGINE_POOL_MAX": str(self.pool_max),
             "OCPI_ENGINE_LOG_LEVEL": self.log_level,
+            # Resolved here: workers get DATABASE_URL even for the embedded database.
+            "OCPI_ENGINE_ALLOWED_PEER_NETWORKS": self.allowed_peer_networks,
+            "OCPI_ENGINE_AUTH_FAILURES": str(self.auth_failures),
+            "OCPI_ENGINE_AUTH_WINDOW": str(self.auth_window),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     async def resources(app: Litestar) -> AsyncIterator[None]:
         assert settings.database_url
         pool = await create_pool(settings.database_url, settings.pool_min, settings.pool_max)
-        client = OcpiClient(settings.request_timeout)
+        client = OcpiClient(settings.request_timeout, settings.peer_addresses)
         vault = TokenVault.load(settings.secret_key, settings.key_file)
         dispatcher = Dispatcher(pool, vault, client)
         peer_cache = PeerCache()

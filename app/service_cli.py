@@ -57,6 +57,19 @@ def _run(args: argparse.Namespace, work: Callable[[Any, Any, Settings], Awaitabl
         return _fail(f"cannot reach the database: {exc}")
 
 
+def _run_on_peer(args: argparse.Namespace, work: Callable[[Any, Any, Settings, Any], Awaitable[int]]) -> int:
+    """`_run` for a command on peer `args.peer`: `work(pool, vault, settings, peer)`, or a clear error."""
+    from app.db import peers
+
+    async def on_peer(pool: Any, vault: Any, settings: Settings) -> int:
+        peer = await peers.by_id(pool, args.peer)
+        if peer is None:
+            return _fail(f"no peer {args.peer} (see `ocpi-engine peer list`)", 2)
+        return await work(pool, vault, settings, peer)
+
+    return _run(args, on_peer)
+
+
 # --- serve -----------------------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -101,9 +114,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # --- parties ---------------------------------------------------------------------------------------
 
 def cmd_party_add(args: argparse.Namespace) -> int:
-    from app.db import parties
+    from app.db import parties, peers
 
     async def work(pool: Any, vault: Any, settings: Settings) -> int:
+        holders = await peers.registered_with_party(pool, args.country_code, args.party_id)
+        if holders:  # one party, one platform: a peer holds this one (issue 7 §1)
+            return _fail(f"{args.country_code.upper()}*{args.party_id.upper()} is held by registered peer "
+                         f"{', '.join(map(str, holders))}; take it from the peer first (`ocpi-engine peer parties "
+                         f"{holders[0]} --remove ...` or `peer revoke`)", 2)
         try:
             party, created = await parties.add(pool, args.country_code, args.party_id, args.role, args.name, args.website)
         except parties.PartyError as exc:
@@ -127,27 +145,91 @@ def cmd_party_list(args: argparse.Namespace) -> int:
 
 # --- peers -----------------------------------------------------------------------------------------
 
+def _parties_arg(texts: list[str] | None) -> list[Any]:
+    """`--party CC/PID/ROLE` values as PeerParty (PartyClaimError names a malformed one)."""
+    from app.db.peers import PeerParty
+
+    return [PeerParty.parse(t) for t in texts or []]
+
+
 def cmd_peer_invite(args: argparse.Namespace) -> int:
     from app.db import peers
 
+    try:
+        admitted = _parties_arg(args.party)
+    except peers.PartyClaimError as exc:
+        return _fail(str(exc), 2)
+
     async def work(pool: Any, vault: Any, settings: Settings) -> int:
-        async with pool.acquire() as conn:
-            peer_id, token_a = await peers.invite(conn, vault, args.label)
-        print(f"peer {peer_id} invited; give it, over a secure channel:\n"
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                peer_id, token_a = await peers.invite(conn, vault, args.label, admitted, any_party=args.any_party)
+        except peers.PartyClaimError as exc:
+            return _fail(f"cannot admit that party: {exc}", 2)
+        admits = "ANY party (--any-party: closed test setups only)" if args.any_party else peers.labels(admitted)
+        if not admitted and not args.any_party:
+            admits += f" yet (admit its parties with `ocpi-engine peer parties {peer_id} --add CC/PID/ROLE`)"
+        print(f"peer {peer_id} invited; its credentials may list: {admits}\n"
+              f"give it, over a secure channel:\n"
               f"  versions URL: {settings.public_url}/ocpi/versions\n  token A:      {token_a}")
         return 0
 
     return _run(args, work)
 
 
+def cmd_peer_parties(args: argparse.Namespace) -> int:
+    from app.db import peers
+
+    try:
+        add, remove = _parties_arg(args.add), _parties_arg(args.remove)
+    except peers.PartyClaimError as exc:
+        return _fail(str(exc), 2)
+
+    async def work(pool: Any, vault: Any, settings: Settings, peer: Any) -> int:
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await peers.change_parties(conn, args.peer, add, remove)
+                if args.any_party is not None:
+                    await peers.set_any_party(conn, args.peer, args.any_party)
+        except peers.PartyClaimError as exc:
+            return _fail(f"cannot admit that party: {exc}", 2)
+        peer = await peers.by_id(pool, args.peer)
+        assert peer is not None
+        print(f"peer {peer.id}: admitted {peers.labels(peer.admitted)}"
+              + ("; ANY PARTY admitted" if peer.any_party else "") + f"; holds {peers.labels(peer.parties)}")
+        return 0
+
+    return _run_on_peer(args, work)
+
+
+def cmd_peer_revoke(args: argparse.Namespace) -> int:
+    from app.db import peers
+
+    async def work(pool: Any, vault: Any, settings: Settings, peer: Any) -> int:
+        async with pool.acquire() as conn, conn.transaction():
+            await peers.unregister(conn, peer.id)
+        print(f"peer {peer.id} revoked here: its tokens no longer work, nothing more is pushed to it "
+              "(the peer was not told)")
+        return 0
+
+    return _run_on_peer(args, work)
+
+
 def cmd_peer_register(args: argparse.Namespace) -> int:
+    from app.db.peers import PartyClaimError
     from app.ocpi.client import OcpiClient
     from app.ocpi.credentials import RegistrationError, register
 
+    try:
+        admitted = _parties_arg(args.party)
+    except PartyClaimError as exc:
+        return _fail(str(exc), 2)
+
     async def work(pool: Any, vault: Any, settings: Settings) -> int:
-        client = OcpiClient(settings.request_timeout)
+        client = OcpiClient(settings.request_timeout, settings.peer_addresses)
         try:
-            peer = await register(pool, vault, client, settings, args.versions_url, args.token_a, args.label)
+            peer = await register(pool, vault, client, settings, args.versions_url, args.token_a, args.label,
+                                  admitted or None)
         except RegistrationError as exc:
             return _fail(f"registration with {args.versions_url} failed: {exc}")
         finally:
@@ -160,15 +242,11 @@ def cmd_peer_register(args: argparse.Namespace) -> int:
 
 
 def _peer_action(args: argparse.Namespace, action: str) -> int:
-    from app.db import peers
     from app.ocpi.client import OcpiClient
     from app.ocpi.credentials import RegistrationError, unregister, update
 
-    async def work(pool: Any, vault: Any, settings: Settings) -> int:
-        peer = await peers.by_id(pool, args.peer)
-        if peer is None:
-            return _fail(f"no peer {args.peer} (see `ocpi-engine peer list`)", 2)
-        client = OcpiClient(settings.request_timeout)
+    async def work(pool: Any, vault: Any, settings: Settings, peer: Any) -> int:
+        client = OcpiClient(settings.request_timeout, settings.peer_addresses)
         try:
             if action == "update":
                 peer = await update(pool, vault, client, settings, peer)
@@ -182,7 +260,7 @@ def _peer_action(args: argparse.Namespace, action: str) -> int:
             await client.aclose()
         return 0
 
-    return _run(args, work)
+    return _run_on_peer(args, work)
 
 
 def cmd_peer_list(args: argparse.Namespace) -> int:
@@ -190,8 +268,12 @@ def cmd_peer_list(args: argparse.Namespace) -> int:
 
     async def work(pool: Any, vault: Any, settings: Settings) -> int:
         for p in await peers.list_all(pool):
-            roles = ",".join(f"{q.country_code}*{q.party_id}/{q.role}" for q in p.parties) or "-"
-            print(f"{p.id}\t{p.status}\t{p.version or '-'}\t{roles}\t{p.versions_url or '-'}\t{p.label or ''}")
+            roles = ",".join(q.label() for q in p.parties) or "-"
+            # An open admission is a deliberate exception: it must not go unnoticed.
+            admitted = "ANY-PARTY(!)" if p.any_party else (",".join(q.label() for q in p.admitted) or "-")
+            # The admitted parties come last: scripts read the columns before them by position.
+            print(f"{p.id}\t{p.status}\t{p.version or '-'}\t{roles}\t{p.versions_url or '-'}\t{p.label or ''}"
+                  f"\tadmits {admitted}")
         return 0
 
     return _run(args, work)
@@ -246,21 +328,17 @@ def cmd_evse_status(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from app.db import peers
     from app.modules.owned import MODULES
     from app.ocpi.client import OcpiClient
     from app.ocpi.pull import PullError, pull
     from app.schemas.types import to_utc
 
-    async def work(pool: Any, vault: Any, settings: Settings) -> int:
-        peer = await peers.by_id(pool, args.peer)
-        if peer is None:
-            return _fail(f"no peer {args.peer} (see `ocpi-engine peer list`)", 2)
+    async def work(pool: Any, vault: Any, settings: Settings, peer: Any) -> int:
         try:
             since = to_utc(args.date_from) if args.date_from else None
         except ValueError:
             return _fail(f"--date-from {args.date_from!r} is not an OCPI DateTime", 2)
-        client = OcpiClient(settings.request_timeout)
+        client = OcpiClient(settings.request_timeout, settings.peer_addresses)
         try:
             result = await pull(pool, vault, client, peer, MODULES[args.module], limit=args.limit, date_from=since)
         except PullError as exc:
@@ -276,7 +354,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             print(f"  warning: {warning}", file=sys.stderr)
         return 1 if result.rejected else 0
 
-    return _run(args, work)
+    return _run_on_peer(args, work)
 
 
 def _statuses() -> tuple[str, ...]:
@@ -314,14 +392,23 @@ def add_commands(sub: Any) -> None:
     party.add_parser("list", parents=[common], help="list hosted parties").set_defaults(func=cmd_party_list)
 
     peer = sub.add_parser("peer", help="peers: invite, register, update, unregister").add_subparsers(dest="action", required=True)
-    pi = peer.add_parser("invite", parents=[common], help="create a token A for a peer that will register with us")
+    pi = peer.add_parser("invite", parents=[common], help="create a token A for a peer that will register with us",
+                         description="Create a token A. The peer's credentials may list only the parties named "
+                                     "with --party; a party hosted here or held by another peer is refused.")
     pi.add_argument("--label")
+    pi.add_argument("--party", action="append", metavar="CC/PID/ROLE",
+                    help="a party the peer may register with, e.g. NL/MSP/EMSP (repeatable)")
+    pi.add_argument("--any-party", action="store_true",
+                    help="admit any party not hosted here nor held by another peer (closed test setups only)")
     pi.set_defaults(func=cmd_peer_invite)
     pr = peer.add_parser("register", parents=[common], help="register with a peer (we start the handshake)",
                          epilog="A token A that starts with '-' goes after '--': peer register -- URL TOKEN_A")
     pr.add_argument("versions_url", metavar="VERSIONS_URL")
     pr.add_argument("token_a", metavar="TOKEN_A")
     pr.add_argument("--label")
+    pr.add_argument("--party", action="append", metavar="CC/PID/ROLE",
+                    help="the only parties the peer may hold (repeatable); default: the ones it lists, when none "
+                         "is hosted here or held by another peer")
     pr.set_defaults(func=cmd_peer_register)
     pu = peer.add_parser("update", parents=[common], help="re-read a peer's endpoints and rotate tokens (PUT credentials)")
     pu.add_argument("peer", type=int, metavar="PEER_ID")
@@ -329,6 +416,20 @@ def add_commands(sub: Any) -> None:
     pd = peer.add_parser("unregister", parents=[common], help="end the connection with a peer (DELETE credentials)")
     pd.add_argument("peer", type=int, metavar="PEER_ID")
     pd.set_defaults(func=lambda a: _peer_action(a, "unregister"))
+    pv = peer.add_parser("revoke", parents=[common], help="cut a peer off here without calling it",
+                         description="Its tokens stop working at once in every worker, it is marked UNREGISTERED "
+                                     "and its pending pushes are stopped; the peer is not told.")
+    pv.add_argument("peer", type=int, metavar="PEER_ID")
+    pv.set_defaults(func=cmd_peer_revoke)
+    pp = peer.add_parser("parties", parents=[common], help="change the parties a peer is admitted to hold")
+    pp.add_argument("peer", type=int, metavar="PEER_ID")
+    pp.add_argument("--add", action="append", metavar="CC/PID/ROLE", help="admit (and, if registered, hold) a party")
+    pp.add_argument("--remove", action="append", metavar="CC/PID/ROLE", help="no longer admitted nor held")
+    anyp = pp.add_mutually_exclusive_group()
+    anyp.add_argument("--any-party", dest="any_party", action="store_true", default=None,
+                      help="admit any party not hosted here nor held by another peer (closed test setups only)")
+    anyp.add_argument("--no-any-party", dest="any_party", action="store_false")
+    pp.set_defaults(func=cmd_peer_parties)
     peer.add_parser("list", parents=[common], help="list peers").set_defaults(func=cmd_peer_list)
 
     im = sub.add_parser("import", parents=[common], help="import our own objects from a JSON array or JSON Lines file",

@@ -9,7 +9,7 @@ Steps:
    embedded PostgreSQL in a new temporary data folder (stopped and removed at the end).
 2. N synthetic Locations (`app.demo.synthetic.iter_locations`, CPO NL/EXA) written as JSON Lines and imported
    with `ocpi-engine import locations FILE --no-push --no-progress` (timed); parties NL/EXA CPO and NL/MSP EMSP.
-3. Two registered client peers created in the database: an eMSP (NL/ELN) that GETs pages and a CPO (NL/EXA)
+3. Two registered client peers created in the database: an eMSP (NL/ELN) that GETs pages and a CPO (NL/CPB)
    that POSTs CDRs.
 4. `ocpi-engine serve --no-demo --workers W --port P` with OCPI_ENGINE_LOG_LEVEL=WARNING (no per-request
    access log line), ready when GET /ocpi/versions answers 401.
@@ -38,6 +38,7 @@ import math
 import os
 import platform
 import random
+import re
 import resource
 import shutil
 import signal
@@ -71,7 +72,13 @@ CDRS_PATH = "/ocpi/2.2.1/receiver/cdrs"
 PAGE = 100
 TARGETS = {"locations_pages": 500.0, "cdr_post": 2000.0}
 """Requests per second each scenario should reach on the 2-core reference machine."""
-CDR_HEAD = '{"country_code":"NL","party_id":"EXA","id":"'
+GENERATED_HEAD = '{"country_code":"NL","party_id":"EXA","id":"'
+"""How `generate.py` CDR lines start (our CPO's)."""
+CDR_HEAD = '{"country_code":"NL","party_id":"CPB","id":"'
+"""How posted CDRs start: the bench CPO peer's party (a peer never holds a party hosted here)."""
+_TOKEN_PARTY = re.compile(r'"cdr_token":\{"country_code":"[A-Z]{2}","party_id":"[A-Z0-9]{3}"')
+OUR_EMSP_TOKEN = '"cdr_token":{"country_code":"NL","party_id":"MSP"'
+"""CDRs are taken only for tokens of an eMSP hosted here (NL/MSP)."""
 MAX_ERROR_SAMPLES = 5
 
 
@@ -368,10 +375,10 @@ class CdrWorkload:
 def cdr_tails(pool_size: int, seed: int) -> list[bytes]:
     tails = []
     for line in iter_cdr_lines(pool_size, seed, make_tariffs(random.Random(seed))):
-        if not line.startswith(CDR_HEAD):
+        if not line.startswith(GENERATED_HEAD):
             raise BenchError(f"unexpected CDR line start: {line[:60]!r}")
-        rest = line[len(CDR_HEAD):]
-        tails.append(rest[rest.index('"'):].encode())
+        rest = line[len(GENERATED_HEAD):]
+        tails.append(_TOKEN_PARTY.sub(OUR_EMSP_TOKEN, rest[rest.index('"'):], count=1).encode())
     return tails
 
 
@@ -793,7 +800,7 @@ class Service:
                 emsp = await create_registered(conn, vault, "bench emsp",
                                                [(PeerParty("NL", "ELN", "EMSP"), {"name": "bench emsp"})])
                 cpo = await create_registered(conn, vault, "bench cpo",
-                                              [(PeerParty("NL", "EXA", "CPO"), {"name": "bench cpo"})])
+                                              [(PeerParty("NL", "CPB", "CPO"), {"name": "bench cpo"})])
         finally:
             await conn.close()
         return emsp, cpo

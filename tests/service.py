@@ -4,12 +4,15 @@ an embedded PostgreSQL started for the test session), its own data folder and ke
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,9 @@ class Instance:
         self.versions_url = f"{self.url}/ocpi/versions"
         self.env = {**os.environ, "DATABASE_URL": self.dsn, "OCPI_ENGINE_DATA_DIR": str(self.data_dir),
                     "OCPI_ENGINE_PORT": str(self.port), "OCPI_ENGINE_LOG_LEVEL": "INFO",
-                    "OCPI_ENGINE_WORKERS": str(workers), **env}
+                    "OCPI_ENGINE_WORKERS": str(workers),
+                    # Peers of tests listen on loopback; with DATABASE_URL set it is not allowed by default.
+                    "OCPI_ENGINE_ALLOWED_PEER_NETWORKS": "127.0.0.0/8,::1/128", **env}
         self.log_path = self.data_dir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -101,20 +106,31 @@ class Instance:
     def vault(self) -> TokenVault:
         return TokenVault.load(None, self.data_dir / "secret.key")
 
-    def client_token(self, label: str, parties: list[tuple[str, str, str]]) -> str:
-        """A registered client peer (no server of its own) with these (country, party, role) parties."""
+    def client_token(self, label: str, parties: list[tuple[str, str, str]],
+                     endpoints: list[dict[str, str]] | None = None) -> str:
+        """A registered client peer with these (country, party, role) parties; by default without a server of
+        its own, else reachable at `endpoints` (our calls to it use `token_out(peer_id(label))`)."""
         from app.db import peers
 
         async def go() -> str:
             conn = await asyncpg.connect(self.dsn)
             try:
                 async with conn.transaction():
-                    return await peers.create_registered(conn, self.vault, label, [
+                    token = await peers.create_registered(conn, self.vault, label, [
                         (peers.PeerParty(cc, pid, role), {"name": label}) for cc, pid, role in parties])
+                    if endpoints:
+                        await conn.execute("UPDATE peers SET endpoints = $2::jsonb WHERE label = $1", label,
+                                           json.dumps(endpoints))
+                    return token
             finally:
                 await conn.close()
 
         return str(run(go()))
+
+    def invite(self, label: str, *parties: str) -> str:
+        """A token A admitting `parties` (CC/PID/ROLE)."""
+        out = self.cli("peer", "invite", "--label", label, *(a for p in parties for a in ("--party", p))).stdout
+        return out.split("token A:")[1].split()[0]
 
     def peer_id(self, label: str) -> int:
         return int(self.query("SELECT id FROM peers WHERE label = $1 ORDER BY id DESC LIMIT 1", label)[0]["id"])
@@ -123,6 +139,22 @@ class Instance:
         """The token this instance calls `peer_id` with (decrypted with its own key)."""
         blob = self.query("SELECT token_out FROM peers WHERE id = $1", peer_id)[0]["token_out"]
         return self.vault.decrypt(blob)
+
+
+@contextmanager
+def serving(*setups: tuple[Instance, list[tuple[str, ...]]]) -> Iterator[list[Instance]]:
+    """Run each instance's CLI commands (parties, imports), start them all, and finally drop them."""
+    instances = [inst for inst, _ in setups]
+    try:
+        for inst, commands in setups:
+            for command in commands:
+                inst.cli(*command)
+        for inst in instances:
+            inst.start()
+        yield instances
+    finally:
+        for inst in instances:
+            inst.drop()
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:

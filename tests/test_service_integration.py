@@ -36,8 +36,7 @@ def pair(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def _invite(cpo: Instance) -> str:
-    out = cpo.cli("peer", "invite", "--label", "msp").stdout
-    return out.split("token A:")[1].split()[0]
+    return cpo.invite("msp", "NL/MSP/EMSP")
 
 
 def test_token_a_is_refused_on_functional_modules(pair: tuple[Instance, Instance]) -> None:

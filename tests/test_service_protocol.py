@@ -272,6 +272,7 @@ def test_tokens_by_type_and_realtime_authorize(node: Instance, peer: Client) -> 
 def test_cdr_post_is_immutable(peer: Client) -> None:
     cdr = json.loads((DEMO / "cdrs.jsonl").read_text().splitlines()[0])
     cdr.update(country_code="DE", party_id="ABC", id="CDR-1")
+    cdr["cdr_token"].update(country_code="NL", party_id="MSP")  # for a token of our eMSP (issue 7 §2)
     r = peer("POST", "/receiver/cdrs", cdr)
     ok(r, 201)
     assert r.headers["location"].endswith("/ocpi/2.2.1/receiver/cdrs/DE/ABC/CDR-1")
@@ -291,7 +292,7 @@ def test_credentials_out_of_turn_and_openapi(node: Instance, peer: Client) -> No
 
 
 def test_registration_callback_failure_is_3001_and_changes_nothing(node: Instance) -> None:
-    token_a = node.cli("peer", "invite").stdout.split("token A:")[1].split()[0]
+    token_a = node.invite("down", "NL/DWN/EMSP")
     headers = {"Authorization": authorization_header(token_a)}
     creds = {"token": "token-b-of-a-platform-that-is-down", "url": "http://127.0.0.1:9/ocpi/versions",
              "roles": [{"role": "EMSP", "party_id": "DWN", "country_code": "NL", "business_details": {"name": "Down"}}]}

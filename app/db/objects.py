@@ -25,6 +25,8 @@ class Stored:
     data: str
     last_updated: dt.datetime
     peer_id: int | None
+    owner: tuple[str, str] | None = None
+    """(country_code, party_id), where the query read it."""
 
 
 @dataclass(slots=True)
@@ -155,17 +157,26 @@ async def find_own(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, 
                    owner: tuple[str, str] | None = None, token_type: str | None = None) -> Stored | None:
     """One of our own objects by id alone (a Sender URL has no country/party), optionally of one owner;
     tokens also by type."""
-    args: list[object] = [object_id.upper()]
+    found = await find_own_among(conn, table, object_id, [owner] if owner else None, token_type, limit=1)
+    return found[0] if found else None
+
+
+async def find_own_among(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, object_id: str,
+                         owners: list[tuple[str, str]] | None, token_type: str | None = None,
+                         limit: int = 2) -> list[Stored]:
+    """Our own objects with this id (of `owners` when given; tokens also by type), oldest first, at most
+    `limit`: two tell the caller the id is ambiguous."""
+    args: list[object] = [object_id.upper(), limit]
     where = "peer_id IS NULL AND id = $1"
-    if owner is not None:
-        args += [owner[0].upper(), owner[1].upper()]
-        where += f" AND country_code = ${len(args) - 1} AND party_id = ${len(args)}"
+    if owners is not None:
+        args += [[o[0].upper() for o in owners], [o[1].upper() for o in owners]]
+        where += " AND (country_code, party_id) IN (SELECT * FROM unnest($3::text[], $4::text[]))"
     if token_type is not None:
         args.append(token_type.upper())
         where += f" AND type = ${len(args)}"
-    row = await conn.fetchrow(f"SELECT data::text AS data, last_updated, peer_id FROM {table.name} WHERE {where} "
-                              "ORDER BY seq LIMIT 1", *args)
-    return None if row is None else Stored(row["data"], row["last_updated"], row["peer_id"])
+    rows = await conn.fetch(f"SELECT data::text AS data, last_updated, peer_id, country_code, party_id FROM {table.name} "
+                            f"WHERE {where} ORDER BY seq LIMIT $2", *args)
+    return [Stored(r["data"], r["last_updated"], r["peer_id"], (r["country_code"], r["party_id"])) for r in rows]
 
 
 Row = tuple[tuple[str, ...], str, dt.datetime, int | None, tuple[str, str] | None]

@@ -15,6 +15,7 @@ from app.db.peers import Peer
 from app.modules.common import (
     Module,
     accepted,
+    check_emsp,
     check_owner,
     emsp_of,
     load_doc,
@@ -40,6 +41,7 @@ async def receiver_post_cdr(request: Request[Any, Any, Any], peer: Peer) -> Resp
     decoded = decode_object(await read_json_body(request), CDR)
     cdr = decoded.obj
     check_owner(peer, MODULE, cdr.country_code, cdr.party_id)
+    await check_emsp(request, cdr)
     key = (cdr.country_code, cdr.party_id, cdr.id)
     # One statement, no explicit transaction: a CDR row is written once and never changed afterwards.
     pool = request.app.state.pool
@@ -47,7 +49,7 @@ async def receiver_post_cdr(request: Request[Any, Any, Any], peer: Peer) -> Resp
                                        emsp_of(cdr))
     if not created:
         stored = await objects.get(pool, MODULE.table, key)
-        if stored is None or stored.peer_id != peer.id or load_doc(stored.data) != load_doc(decoded.text):
+        if stored is None or stored.peer_id is None or load_doc(stored.data) != load_doc(decoded.text):
             raise OcpiError(INVALID_PARAMETERS, f"CDR {'/'.join(key)} exists with different content; "
                             "CDRs are immutable (send a credit CDR with a new id)")
     base = f"{request.app.state.settings.public_url}{request.url.path.rstrip('/')}"

@@ -56,6 +56,8 @@ class Module:
     """OCPI status for an unknown object (2003 for locations, 2004 for tokens)."""
     id_fields: tuple[str, ...] = ("country_code", "party_id", "id")
     """The object's fields that make up its key, in key order (tokens: uid and type)."""
+    readers: tuple[str, ...] = ()
+    """Roles that may read our objects from the Sender (and push nothing); default: the viewer role alone."""
 
     @property
     def noun(self) -> str:
@@ -64,6 +66,10 @@ class Module:
     @property
     def viewer_role(self) -> str:
         return "EMSP" if self.owner_role == "CPO" else "CPO"
+
+    @property
+    def reader_roles(self) -> tuple[str, ...]:
+        return self.readers or (self.viewer_role,)
 
     def key_of(self, obj: Any) -> tuple[str, ...]:
         """An object's key, from its own fields (the URL's key is checked against it with `check_ids`)."""
@@ -145,7 +151,9 @@ async def sender_list(request: Request[Any, Any, Any], peer: Peer, module: Modul
 # --- Receiver interface: a peer's party owns the objects --------------------------------------------
 
 def check_owner(peer: Peer, module: Module, country_code: str, party_id: str) -> None:
-    """A peer may only touch objects of its own parties (§1.7: 404 otherwise)."""
+    """A peer may only touch objects of the parties it holds now (§1.7: 404 otherwise). Objects belong to
+    parties, not to connections: a party that registers again keeps its objects; only ours (peer_id NULL)
+    are never a peer's."""
     if not peer.has_party(country_code, party_id, module.owner_role):
         raise not_found(f"{country_code.upper()}*{party_id.upper()} is not a {module.owner_role} party of your platform")
 
@@ -164,7 +172,7 @@ def check_ids(body: Any, module: Module, key: tuple[str, ...]) -> None:
 async def receiver_get(request: Request[Any, Any, Any], peer: Peer, module: Module, key: tuple[str, ...]) -> Response[bytes]:
     check_owner(peer, module, key[0], key[1])
     stored = await objects.get(request.app.state.pool, module.table, key)
-    if stored is None or stored.peer_id != peer.id:
+    if stored is None or stored.peer_id is None:
         raise module.unknown(f"{module.noun} {'/'.join(key)}")
     return respond(stored.data.encode(), headers=await reply_headers(request, peer, module, we_own=False))
 
@@ -184,16 +192,43 @@ def accepted(request: Request[Any, Any, Any], warnings: tuple[str, ...]) -> str:
     return message
 
 
+async def check_emsp(request: Request[Any, Any, Any], obj: Any) -> None:
+    """Sessions and CDRs are taken only for tokens of an eMSP hosted here (issue 7 §2): we would keep them
+    for a party we do not serve."""
+    emsp = emsp_of(obj)
+    if emsp is None:
+        return
+    ours = [p for p in await own_parties(request) if p.role == "EMSP"]
+    if not any(p.key == (emsp[0].upper(), emsp[1].upper()) for p in ours):
+        raise OcpiError(INVALID_PARAMETERS, f"cdr_token belongs to eMSP {emsp[0].upper()}*{emsp[1].upper()}, which is not "
+                                            f"hosted here (our eMSPs: {', '.join(p.label() for p in ours) or 'none'})")
+
+
+async def find_own_one(request: Request[Any, Any, Any], module: Module, object_id: str,
+                       owners: list[tuple[str, str]], token_type: str | None = None) -> objects.Stored:
+    """One of our objects by id alone (a Sender URL names no party) among `owners`; several parties of ours
+    holding that id is refused rather than answered for one of them (issue 7 §2)."""
+    found = await objects.find_own_among(request.app.state.pool, module.table, object_id, owners, token_type)
+    if not found:
+        raise module.unknown(f"{module.noun} {object_id}" + (f" ({token_type})" if token_type else ""))
+    if len(found) > 1:
+        raise OcpiError(INVALID_PARAMETERS, f"{module.noun} {object_id} exists for several of our parties "
+                        f"({', '.join('*'.join(s.owner or ()) for s in found)}); name one with "
+                        "OCPI-to-country-code and OCPI-to-party-id")
+    return found[0]
+
+
 async def receiver_put(request: Request[Any, Any, Any], peer: Peer, module: Module, key: tuple[str, ...]) -> Response[bytes]:
     """Create or replace a whole object (idempotent): 201 when created, 200 when replaced."""
     check_owner(peer, module, key[0], key[1])
     decoded = decode_object(await read_json_body(request), module.schema)
     obj = decoded.obj
     check_ids(obj, module, key)
+    await check_emsp(request, obj)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         stored = await objects.get(conn, module.table, key, for_update=True)
-        if stored is not None and stored.peer_id != peer.id:
-            raise not_found(f"{module.noun} {'/'.join(key)} belongs to another platform")
+        if stored is not None and stored.peer_id is None:
+            raise not_found(f"{module.noun} {'/'.join(key)} belongs to a party of this deployment")
         created = await objects.put(conn, module.table, key, decoded.text, to_utc(obj.last_updated), peer.id, emsp_of(obj))
     return respond(http_status=201 if created else 200, message=accepted(request, decoded.warnings),
                    headers=await reply_headers(request, peer, module, we_own=False))
@@ -236,9 +271,10 @@ async def receiver_patch(request: Request[Any, Any, Any], peer: Peer, module: Mo
     check_ids(patch, module, key)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         stored = await objects.get(conn, module.table, key, for_update=True)
-        if stored is None or stored.peer_id != peer.id:
+        if stored is None or stored.peer_id is None:
             raise module.unknown(f"{module.noun} {'/'.join(key)}")
         decoded = await save_merged(conn, module, key, merge(load_doc(stored.data), patch), peer.id)
+        await check_emsp(request, decoded.obj)
     return respond(message=accepted(request, decoded.warnings), headers=await reply_headers(request, peer, module, we_own=False))
 
 

@@ -10,12 +10,14 @@ from litestar import Request, Response, get, patch, put
 from app.db import objects
 from app.db.objects import ObjectTable
 from app.db.peers import Peer
+from app.modules.access import our_owners
 from app.modules.common import (
     Doc,
     Module,
     accepted,
     check_owner,
     check_same,
+    find_own_one,
     load_doc,
     merge_fields,
     patch_body,
@@ -26,11 +28,11 @@ from app.modules.common import (
     save_merged,
     sender_list,
 )
-from app.ocpi import routing
 from app.ocpi.transport import UNKNOWN_LOCATION, decode_object, encode, read_json_body, respond
 from app.schemas.v2_2_1 import EVSE, Connector, Location
 
-MODULE = Module("locations", ObjectTable("locations"), Location, owner_role="CPO", unknown_status=UNKNOWN_LOCATION)
+MODULE = Module("locations", ObjectTable("locations"), Location, owner_role="CPO", unknown_status=UNKNOWN_LOCATION,
+                readers=("EMSP", "NSP", "OTHER"))
 PATCHED_BY_ID = {"evses": EVSE, "connectors": Connector}
 """The lists whose items a PATCH merges by id (§1.6): each item is a partial EVSE / Connector."""
 
@@ -112,11 +114,7 @@ async def sender_get(request: Request[Any, Any, Any], peer: Peer, location_id: s
                      evse_uid: str | None = None, connector_id: str | None = None) -> Response[bytes]:
     if location_id is None:
         return await sender_list(request, peer, MODULE)
-    to = routing.request_to(request)
-    stored = await objects.find_own(request.app.state.pool, MODULE.table, location_id,
-                                    (to.country_code, to.party_id) if to else None)
-    if stored is None:
-        raise MODULE.unknown(f"location {location_id}")
+    stored = await find_own_one(request, MODULE, location_id, await our_owners(request, MODULE))
     headers = await reply_headers(request, peer, MODULE, we_own=True)
     if evse_uid is None:
         return respond(stored.data.encode(), headers=headers)
@@ -134,7 +132,7 @@ async def receiver_get_location(request: Request[Any, Any, Any], peer: Peer, cou
         return await receiver_get(request, peer, MODULE, key)
     check_owner(peer, MODULE, country_code, party_id)
     stored = await objects.get(request.app.state.pool, MODULE.table, key)
-    if stored is None or stored.peer_id != peer.id:
+    if stored is None or stored.peer_id is None:
         raise MODULE.unknown(f"location {location_id}")
     return _respond_part(stored.data, location_id, evse_uid, connector_id,
                          await reply_headers(request, peer, MODULE, we_own=False))
@@ -168,7 +166,7 @@ async def _change_child(request: Request[Any, Any, Any], peer: Peer, key: tuple[
     check_same(id_field, child.get(id_field), id_value)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         stored = await objects.get(conn, MODULE.table, key, for_update=True)
-        if stored is None or stored.peer_id != peer.id:
+        if stored is None or stored.peer_id is None:
             raise MODULE.unknown(f"location {key[2]}")
         doc = load_doc(stored.data)
         evses: list[Doc] = doc.setdefault("evses", [])

@@ -13,7 +13,7 @@ from app.modules.common import Module, check_owner, receiver_get, receiver_put, 
 from app.ocpi.transport import respond
 from app.schemas.v2_2_1 import Tariff
 
-MODULE = Module("tariffs", ObjectTable("tariffs"), Tariff, owner_role="CPO")
+MODULE = Module("tariffs", ObjectTable("tariffs"), Tariff, owner_role="CPO", readers=("EMSP", "NSP", "OTHER"))
 PATH = "/{country_code:str}/{party_id:str}/{tariff_id:str}"
 
 
@@ -41,7 +41,7 @@ async def receiver_delete_tariff(request: Request[Any, Any, Any], peer: Peer, co
     check_owner(peer, MODULE, country_code, party_id)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         stored = await objects.get(conn, MODULE.table, key, for_update=True)
-        if stored is None or stored.peer_id != peer.id:
+        if stored is None or stored.peer_id is None:
             raise MODULE.unknown(f"tariff {'/'.join(key)}")
         await objects.delete(conn, MODULE.table, key)
     return respond(headers=await reply_headers(request, peer, MODULE, we_own=False))

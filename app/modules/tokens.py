@@ -9,12 +9,13 @@ from typing import Any, get_args
 import msgspec
 from litestar import Request, Response, get, patch, post, put
 
-from app.db import objects
 from app.db.objects import ObjectTable
 from app.db.peers import Peer
+from app.modules.access import our_owners
 from app.modules.common import (
     Doc,
     Module,
+    find_own_one,
     load_doc,
     receiver_get,
     receiver_patch,
@@ -22,7 +23,6 @@ from app.modules.common import (
     reply_headers,
     sender_list,
 )
-from app.ocpi import routing
 from app.ocpi.transport import (
     INVALID_PARAMETERS,
     UNKNOWN_TOKEN,
@@ -61,11 +61,7 @@ async def authorize(request: Request[Any, Any, Any], peer: Peer, token_uid: str)
     token_type = _type(request)
     raw = await read_json_body(request)
     where = decode_json(raw, LocationReferences, what="LocationReferences body") if raw.strip() else None
-    to = routing.request_to(request)
-    stored = await objects.find_own(request.app.state.pool, MODULE.table, token_uid,
-                                    (to.country_code, to.party_id) if to else None, token_type)
-    if stored is None:
-        raise MODULE.unknown(f"token {token_uid} ({token_type})")
+    stored = await find_own_one(request, MODULE, token_uid, await our_owners(request, MODULE), token_type)
     token = load_doc(stored.data)
     info: Doc = {"allowed": "ALLOWED" if token.get("valid") else "BLOCKED",
                  "token": msgspec.Raw(stored.data.encode()),

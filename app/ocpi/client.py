@@ -17,6 +17,7 @@ from app.logs import correlation_id
 from app.ocpi.auth import authorization_header
 from app.ocpi.routing import PartyRef
 from app.ocpi.routing import headers as routing_headers
+from app.peer_addresses import AddressPolicy, AddressRefused
 
 log = logging.getLogger("app.ocpi.client")
 
@@ -44,16 +45,28 @@ class Reply:
 
 
 class OcpiCallError(Exception):
-    """A peer could not be reached, did not answer OCPI, or answered with an error."""
+    """A peer could not be reached, did not answer OCPI, or answered with an error. `str()` is the full
+    story for our logs and the operator; `public` is what a remote caller may be told: it never quotes what
+    the URL answered (nor a URL read from an answer), and is the same whether the address was refused,
+    unreachable, slow, or not OCPI."""
 
-    def __init__(self, message: str, reply: Reply | None = None) -> None:
+    def __init__(self, message: str, reply: Reply | None = None, public: str | None = None) -> None:
         super().__init__(message)
         self.reply = reply
+        self.public = public or message
+
+    @property
+    def detail(self) -> str:
+        return str(self)
+
+
+NO_OCPI_ANSWER = "no usable OCPI answer (unreachable, not allowed by our peer address policy, or not OCPI)"
 
 
 class OcpiClient:
-    def __init__(self, timeout: float = 15.0) -> None:
+    def __init__(self, timeout: float = 15.0, addresses: AddressPolicy | None = None) -> None:
         self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._addresses = addresses or AddressPolicy()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -70,8 +83,9 @@ class OcpiClient:
             if retry.http_status != 401:
                 reply = retry
         if check and not (200 <= reply.http_status < 300 and 1000 <= reply.status_code < 2000):
-            raise OcpiCallError(f"{method} {url}: HTTP {reply.http_status}, OCPI status {reply.status_code}"
-                                + (f": {reply.message}" if reply.message else ""), reply)
+            status = f"HTTP {reply.http_status}, OCPI status {reply.status_code}"
+            raise OcpiCallError(f"{method} {url}: {status}" + (f": {reply.message}" if reply.message else ""), reply,
+                                public=f"answered {status}")
         return reply
 
     async def _send(self, method: str, url: str, token: str, base64: bool, body: bytes | None,
@@ -83,10 +97,12 @@ class OcpiClient:
             headers["Content-Type"] = "application/json"
         started = time.perf_counter()
         try:
+            await self._addresses.check(url)
             response = await self._http.request(method, url, content=body, params=params, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, AddressRefused) as exc:
             log.warning("ocpi call failed", extra={"method": method, "url": url, "error": str(exc) or type(exc).__name__})
-            raise OcpiCallError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+            raise OcpiCallError(f"{method} {url}: {type(exc).__name__}: {exc}",
+                                public=NO_OCPI_ANSWER) from exc
         ms = round((time.perf_counter() - started) * 1000, 2)
         log.info("ocpi call", extra={"method": method, "url": url, "status": response.status_code, "ms": ms,
                                      "out_request_id": request_id})
@@ -95,7 +111,10 @@ class OcpiClient:
         except msgspec.DecodeError:
             if response.status_code == 401:
                 return Reply(401, 2000, "unauthorized", None, response.headers, base64)
-            raise OcpiCallError(f"{method} {url}: HTTP {response.status_code}, not an OCPI response: "
-                                f"{response.text[:200]!r}") from None
+            # What the URL answered stays out of the message: it may be an internal page (issue 7 §1).
+            log.warning("ocpi call: not an OCPI response", extra={"method": method, "url": url,
+                                                                  "status": response.status_code})
+            raise OcpiCallError(f"{method} {url}: HTTP {response.status_code}, not an OCPI response",
+                                public=NO_OCPI_ANSWER) from None
         data = None if bytes(env.data) == b"null" else env.data
         return Reply(response.status_code, env.status_code, env.status_message, data, response.headers, base64)

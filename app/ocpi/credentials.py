@@ -14,7 +14,8 @@ from app.db import parties, peers
 from app.db.parties import Party
 from app.db.peers import Peer, PeerParty
 from app.ocpi.client import OcpiCallError, OcpiClient
-from app.ocpi.transport import CLIENT_ERROR, OcpiError, read_body, respond, respond_data
+from app.ocpi.auth import token_candidates
+from app.ocpi.transport import CLIENT_ERROR, INVALID_PARAMETERS, OcpiError, read_body, respond, respond_data, unauthorized
 from app.ocpi.versions import Discovered, discover
 from app.schemas.v2_2_1 import BusinessDetails, Credentials, CredentialsRole, Role
 from app.secrets_vault import TokenVault, new_token
@@ -49,16 +50,38 @@ async def get_credentials(request: Request[Any, Any, Any], caller: Peer) -> Resp
     return respond_data(own_credentials(own, state.vault.decrypt(blob), state.settings.public_url))
 
 
-async def _accept(request: Request[Any, Any, Any], caller: Peer) -> Response[bytes]:
-    """Read the peer's Credentials, call its versions back with its token, then answer with a new token for it."""
+def _refused_parties(exc: peers.PartyClaimError) -> OcpiError:
+    return OcpiError(INVALID_PARAMETERS, f"credentials refused, nothing changed: the roles list parties this token may "
+                                         f"not register: {exc}")
+
+
+async def _accept(request: Request[Any, Any, Any], caller: Peer, registering: bool) -> Response[bytes]:
+    """Read the peer's Credentials, check the parties it lists, call its versions back with its token, then
+    answer with a new token for it. The peer's row is locked while the result is stored: of concurrent calls
+    with one token only the first succeeds; the others find their token (or registration) already used."""
     state = request.app.state
     creds = await read_body(request, Credentials)
+    claimed = _peer_parties(creds)
+    try:  # before any outgoing call: a peer may not make us call anywhere for parties it cannot hold
+        async with state.pool.acquire() as conn, conn.transaction():
+            await peers.check_claim(conn, caller.id, [p for p, _ in claimed])
+    except peers.PartyClaimError as exc:
+        raise _refused_parties(exc) from None
     found = await discover(state.client, creds.url, creds.token, [VERSION])
     token = new_token()
+    used = {state.vault.fingerprint(c) for c in token_candidates(request.headers.get("authorization"))}
     async with state.pool.acquire() as conn, conn.transaction():
-        await peers.save_registration(conn, state.vault, caller.id, token_out=creds.token, versions_url=creds.url,
-                                      version=found.version, endpoints=found.endpoints, parties=_peer_parties(creds),
-                                      token_in=token)
+        status, current = await peers.lock_for_credentials(conn, caller.id)
+        if registering and status == peers.REGISTERED:
+            raise _not_allowed("already registered: use PUT to update or DELETE to unregister")
+        if current not in used or status == peers.UNREGISTERED:
+            raise unauthorized("this token is no longer valid: a concurrent credentials request with it completed first")
+        try:
+            await peers.save_registration(conn, state.vault, caller.id, token_out=creds.token, versions_url=creds.url,
+                                          version=found.version, endpoints=found.endpoints, parties=claimed,
+                                          token_in=token)
+        except peers.PartyClaimError as exc:
+            raise _refused_parties(exc) from None
         await peers.set_auth_base64(conn, caller.id, found.base64)
         own = await parties.list_all(conn)
     state.peer_cache.clear()  # this worker at once; the others on the NOTIFY sent at commit
@@ -71,14 +94,14 @@ async def _accept(request: Request[Any, Any, Any], caller: Peer) -> Response[byt
 async def post_credentials(request: Request[Any, Any, Any], caller: Peer) -> Response[bytes]:
     if caller.registered:
         raise _not_allowed("already registered: use PUT to update or DELETE to unregister")
-    return await _accept(request, caller)
+    return await _accept(request, caller, registering=True)
 
 
 @put("/credentials")
 async def put_credentials(request: Request[Any, Any, Any], caller: Peer) -> Response[bytes]:
     if not caller.registered:
         raise _not_allowed("not registered: use POST to register")
-    return await _accept(request, caller)
+    return await _accept(request, caller, registering=False)
 
 
 @delete("/credentials", status_code=200)
@@ -101,8 +124,13 @@ class RegistrationError(Exception):
     pass
 
 
+class PartiesRefused(RegistrationError):
+    """The peer completed the exchange but lists parties we do not admit (see `_refuse_reply`)."""
+
+
 async def _exchange(pool: Any, vault: TokenVault, client: OcpiClient, settings: Settings, peer_id: int,
-                    found: Discovered, method: str, token_now: str, token_for_them: str) -> Peer:
+                    found: Discovered, method: str, token_now: str, token_for_them: str,
+                    admit_claimed: bool = False) -> Peer:
     url = next(e["url"] for e in found.endpoints if e["identifier"] == "credentials")
     own = await parties.list_all(pool)
     if not own:
@@ -111,29 +139,57 @@ async def _exchange(pool: Any, vault: TokenVault, client: OcpiClient, settings: 
     try:
         reply = await client.call(method, url, token_now, base64=found.base64, body=body)
         theirs = reply.decode(Credentials)
-    except (OcpiCallError, msgspec.ValidationError) as exc:
+    except OcpiCallError as exc:
+        raise RegistrationError(f"{method} {url} failed: {exc.detail}") from None
+    except msgspec.ValidationError as exc:
         raise RegistrationError(f"{method} {url} failed: {exc}") from None
-    async with pool.acquire() as conn, conn.transaction():
-        await peers.save_registration(conn, vault, peer_id, token_out=theirs.token, versions_url=theirs.url,
-                                      version=found.version, endpoints=found.endpoints,
-                                      parties=_peer_parties(theirs))
-        await peers.set_auth_base64(conn, peer_id, reply.used_base64)
+    claimed = _peer_parties(theirs)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await peers.save_registration(conn, vault, peer_id, token_out=theirs.token, versions_url=theirs.url,
+                                          version=found.version, endpoints=found.endpoints, parties=claimed,
+                                          admit_claimed=admit_claimed)
+            await peers.set_auth_base64(conn, peer_id, reply.used_base64)
+    except peers.PartyClaimError as exc:
+        await _refuse_reply(pool, vault, client, peer_id, found, method, theirs, reply.used_base64)
+        raise PartiesRefused(f"the peer lists parties it may not hold here: {exc}") from None
     peer = await peers.by_id(pool, peer_id)
     assert peer is not None
     return peer
 
 
+async def _refuse_reply(pool: Any, vault: TokenVault, client: OcpiClient, peer_id: int, found: Discovered, method: str,
+                        theirs: Credentials, base64: bool) -> None:
+    """The peer answered with parties we do not admit. A new registration is ended on both sides (DELETE with
+    the token it just gave us, best effort); a rotation keeps its new token and the parties it held before."""
+    if method == "PUT":
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE peers SET token_out = $2, updated_at = now() WHERE id = $1",
+                               peer_id, vault.encrypt(theirs.token))
+        return
+    url = next(e["url"] for e in found.endpoints if e["identifier"] == "credentials")
+    try:
+        await client.call("DELETE", url, theirs.token, base64=base64)
+    except OcpiCallError as exc:
+        log.warning("could not end a refused registration at the peer", extra={"peer": peer_id, "error": exc.detail})
+    async with pool.acquire() as conn, conn.transaction():
+        await peers.unregister(conn, peer_id)
+
+
 async def register(pool: Any, vault: TokenVault, client: OcpiClient, settings: Settings, versions_url: str,
-                   token_a: str, label: str | None = None) -> Peer:
-    """We start the handshake with a peer that gave us its versions URL and token A (§2.3 steps 2–9)."""
+                   token_a: str, label: str | None = None, admitted: list[PeerParty] | None = None) -> Peer:
+    """We start the handshake with a peer that gave us its versions URL and token A (§2.3 steps 2–9). With
+    `admitted`, the peer may hold only those parties; without, the parties it lists are admitted when none is
+    hosted here or held by another peer."""
     try:
         found = await discover(client, versions_url, token_a, [VERSION])
     except OcpiError as exc:
-        raise RegistrationError(exc.message) from None
+        raise RegistrationError(exc.detail) from None
     async with pool.acquire() as conn, conn.transaction():
         # Token B must work before the POST: the peer calls our versions with it while answering.
-        peer_id, token_b = await peers.start_outgoing(conn, vault, versions_url, token_a, label)
-    return await _exchange(pool, vault, client, settings, peer_id, found, "POST", token_a, token_b)
+        peer_id, token_b = await peers.start_outgoing(conn, vault, versions_url, token_a, label, admitted=admitted)
+    return await _exchange(pool, vault, client, settings, peer_id, found, "POST", token_a, token_b,
+                           admit_claimed=admitted is None)
 
 
 async def update(pool: Any, vault: TokenVault, client: OcpiClient, settings: Settings, peer: Peer) -> Peer:
@@ -144,12 +200,14 @@ async def update(pool: Any, vault: TokenVault, client: OcpiClient, settings: Set
     try:
         found = await discover(client, peer.versions_url, token_now, [VERSION], base64=peer.auth_base64)
     except OcpiError as exc:
-        raise RegistrationError(exc.message) from None
+        raise RegistrationError(exc.detail) from None
     old_in = await pool.fetchval("SELECT token_in FROM peers WHERE id = $1", peer.id)
     token_b = new_token()
     await peers.set_token_in(pool, vault, peer.id, token_b)
     try:
         return await _exchange(pool, vault, client, settings, peer.id, found, "PUT", token_now, token_b)
+    except PartiesRefused:
+        raise  # the peer holds token B now: both tokens stay rotated, only its parties stay as they were
     except RegistrationError:
         await peers.set_token_in(pool, vault, peer.id, vault.decrypt(old_in))
         raise
@@ -165,6 +223,7 @@ async def unregister(pool: Any, vault: TokenVault, client: OcpiClient, peer: Pee
     try:
         await client.call("DELETE", url, vault.decrypt(peer.token_out_enc), base64=peer.auth_base64)
     except OcpiCallError as exc:
-        raise RegistrationError(str(exc)) from None
+        raise RegistrationError(f"{exc.detail}; the peer's token still works here: cut it off without its "
+                                f"cooperation with `ocpi-engine peer revoke {peer.id}`") from None
     async with pool.acquire() as conn, conn.transaction():
         await peers.unregister(conn, peer.id)

@@ -11,12 +11,13 @@ from typing import Any
 
 import msgspec
 
-from app.db import objects
+from app.db import objects, parties
 from app.db.peers import Peer
 from app.modules.common import Module, emsp_of
 from app.ocpi import json_input
 from app.ocpi.client import OcpiCallError, OcpiClient
 from app.ocpi.json_input import JsonInputError
+from app.ocpi.routing import PartyRef
 from app.schemas.types import format_datetime, to_utc
 from app.secrets_vault import TokenVault
 
@@ -55,27 +56,38 @@ async def pull(pool: Any, vault: TokenVault, client: OcpiClient, peer: Peer, mod
         raise PullError(f"peer {peer.id} is not registered")
     if url is None:
         raise PullError(f"peer {peer.id} offers no {module.identifier} SENDER endpoint")
+    owners = peer.parties_with_role(module.owner_role)
+    ours = [p for p in await parties.list_all(pool) if p.role in module.reader_roles]
+    if not owners or not ours:
+        raise PullError(f"peer {peer.id} holds no {module.owner_role} party, or we host no "
+                        f"{'/'.join(module.reader_roles)} party, to pull {module.identifier} between")
     token = vault.decrypt(peer.token_out_enc)
     first: dict[str, str] = {}
     if limit:
         first["limit"] = str(limit)
     if date_from:
         first["date_from"] = format_datetime(date_from)
-    params: dict[str, str] | None = first
     result = PullResult()
-    next_url: str | None = url
-    while next_url and result.pages < max_pages:
-        try:
-            reply = await client.call("GET", next_url, token, base64=peer.auth_base64, params=params or None)
-            items = reply.decode(list[msgspec.Raw])
-        except (OcpiCallError, msgspec.DecodeError) as exc:
-            raise PullError(f"page {result.pages + 1} of {module.identifier}: {exc}") from None
-        result.pages += 1
-        total = reply.headers.get("x-total-count")
-        result.total = int(total) if total and total.isdigit() else result.total
-        await _store(pool, peer, module, [bytes(i) for i in items], result)
-        next_url, params = next_link(reply.headers.get("link")), None  # the link repeats every filter
-    if next_url is None and date_from is None and module.identifier in REPLACED_BY_FULL_LIST:
+    complete = True
+    frm = PartyRef(ours[0].country_code, ours[0].party_id)
+    for owner in owners:  # every request is addressed to one of its parties, from one of ours (§1.8)
+        to = PartyRef(owner.country_code, owner.party_id)
+        params: dict[str, str] | None = first
+        next_url: str | None = url
+        while next_url and result.pages < max_pages:
+            try:
+                reply = await client.call("GET", next_url, token, base64=peer.auth_base64, params=params or None,
+                                          to=to, from_=frm)
+                items = reply.decode(list[msgspec.Raw])
+            except (OcpiCallError, msgspec.DecodeError) as exc:
+                raise PullError(f"page {result.pages + 1} of {module.identifier}: {exc}") from None
+            result.pages += 1
+            total = reply.headers.get("x-total-count")
+            result.total = int(total) if total and total.isdigit() else result.total
+            await _store(pool, peer, module, [bytes(i) for i in items], result)
+            next_url, params = next_link(reply.headers.get("link")), None  # the link repeats every filter
+        complete = complete and next_url is None
+    if complete and date_from is None and module.identifier in REPLACED_BY_FULL_LIST:
         result.removed = await objects.delete_unseen(pool, module.table, peer.id, result.seen)
     return result
 

@@ -45,12 +45,16 @@ class OcpiError(Exception):
     for a resource that does not exist, 405 for credentials calls out of turn.
     """
 
-    def __init__(self, status_code: int, message: str, http_status: int = 200, data: Any = None) -> None:
+    def __init__(self, status_code: int, message: str, http_status: int = 200, data: Any = None,
+                 headers: dict[str, str] | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
         self.http_status = http_status
         self.data = data
+        self.headers = headers
+        self.detail = detail or message
+        """For our logs and the operator only (e.g. what a peer's URL answered); `message` goes on the wire."""
 
 
 def not_found(message: str, status_code: int = CLIENT_ERROR) -> OcpiError:
@@ -152,7 +156,8 @@ _HTTP_MESSAGES = {
 def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if isinstance(exc, OcpiError):
         data = encode(exc.data) if exc.data is not None else None
-        return respond(data, http_status=exc.http_status, status_code=exc.status_code, message=exc.message)
+        return respond(data, http_status=exc.http_status, status_code=exc.status_code, message=exc.message,
+                       headers=exc.headers)
     if isinstance(exc, HTTPException):
         code = exc.status_code
         if code == 400:  # Litestar's parameter validation (query and path parameters)

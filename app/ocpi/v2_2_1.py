@@ -8,10 +8,10 @@ from typing import Any
 from litestar import Router
 from litestar.di import Provide
 
-from app.modules import cdrs, locations, sessions, tariffs, tokens
+from app.modules import access, cdrs, locations, sessions, tariffs, tokens
 from app.modules.common import Module
 from app.ocpi import credentials
-from app.ocpi.auth import provide_caller, provide_peer
+from app.ocpi.auth import provide_caller
 from app.ocpi.versions import OCPI_PREFIX, EndpointSpec, VersionSpec
 
 VERSION = "2.2.1"
@@ -36,8 +36,10 @@ def routers() -> list[Router]:
                   tags=["credentials"])]
     for module, sender, receiver in _MODULES:
         for interface, handlers in (("sender", sender), ("receiver", receiver)):
+            # Every route checks the caller's role and routing headers, not only its token (issue 7 §2).
             out.append(Router(f"{base}/{interface}/{module.identifier}", route_handlers=handlers,
-                              dependencies={"peer": Provide(provide_peer)}, tags=[f"{module.identifier} {interface}"]))
+                              dependencies={"peer": Provide(access.provider(module, interface.upper()))},
+                              tags=[f"{module.identifier} {interface}"]))
     return out
 
 

@@ -3,6 +3,7 @@ interfaces of the roles this deployment hosts. Also the client side: discovering
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,15 @@ class Discovered:
     base64: bool
 
 
+_VERSION = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){0,3}")
+
+
+def _unusable(what: str, exc: Exception) -> OcpiError:
+    """3001; the caller is told no more than `OcpiCallError.public` (we are not a proxy), the operator all."""
+    public = exc.public if isinstance(exc, OcpiCallError) else f"not an OCPI answer: {exc}"
+    return OcpiError(3001, f"cannot read {what}: {public}", detail=f"cannot read {what}: {exc}")
+
+
 async def discover(client: OcpiClient, versions_url: str, token: str, supported: list[str],
                    base64: bool = True) -> Discovered:
     """Read a peer's versions with `token`, take the highest version both sides speak, read its endpoints.
@@ -81,17 +91,20 @@ async def discover(client: OcpiClient, versions_url: str, token: str, supported:
         reply = await client.call("GET", versions_url, token, base64=base64)
         offered = reply.decode(list[Version])
     except (OcpiCallError, ValueError) as exc:
-        raise OcpiError(3001, f"cannot read the versions at {versions_url}: {exc}") from None
+        raise _unusable(f"the versions at {versions_url}", exc) from None
     mutual = sorted((v for v in offered if v.version in supported), key=lambda v: _numeric(v.version), reverse=True)
     if not mutual:
+        # Only version numbers of what was fetched are repeated to the caller (we are not a proxy).
+        shown = [v.version if _VERSION.fullmatch(v.version) else "(not a version number)" for v in offered]
         raise OcpiError(UNSUPPORTED_VERSION, f"no mutual OCPI version: {versions_url} offers "
-                        f"{', '.join(v.version for v in offered) or 'none'}; we speak {', '.join(supported)}")
+                        f"{', '.join(shown) or 'none'}; we speak {', '.join(supported)}")
     chosen = mutual[0]
+    what = f"the details of version {chosen.version} listed at {versions_url}"
     try:
         details = (await client.call("GET", chosen.url, token, base64=reply.used_base64)).decode(VersionDetails)
     except (OcpiCallError, ValueError) as exc:
-        raise OcpiError(3001, f"cannot read the version details at {chosen.url}: {exc}") from None
+        raise _unusable(what, exc) from None
     endpoints = [{"identifier": e.identifier, "role": e.role, "url": e.url} for e in details.endpoints]
     if not any(e["identifier"] == "credentials" for e in endpoints):
-        raise OcpiError(3003, f"{chosen.url} lists no credentials endpoint")
+        raise OcpiError(3003, f"{what} list no credentials endpoint")
     return Discovered(chosen.version, endpoints, reply.used_base64)
