@@ -139,11 +139,18 @@ impl Reading {
 
     /// A DateTime field; `field` is its path relative to the error's context, `path` its full
     /// path for the warning (both built only when needed).
+    #[inline]
     pub fn datetime(&mut self, text: &str, field: &str, path: impl FnOnce() -> String) -> Result<Micros, InputError> {
-        let message = match parse_datetime(text) {
-            Ok(t) => return Ok(t),
-            Err(m) => m,
-        };
+        match parse_datetime(text) {
+            Ok(t) => Ok(t),
+            Err(message) => self.unpadded_datetime(text, field, path, message),
+        }
+    }
+
+    /// The rare path, kept out of line: this runs for every period of every CDR.
+    #[cold]
+    #[inline(never)]
+    fn unpadded_datetime(&mut self, text: &str, field: &str, path: impl FnOnce() -> String, message: String) -> Result<Micros, InputError> {
         match parse_datetime_unpadded(text) {
             Some(t) if !self.strict => {
                 self.unpadded_count += 1;
