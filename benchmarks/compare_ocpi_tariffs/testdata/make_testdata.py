@@ -94,6 +94,11 @@ def per(start, tid, **dims):
             "dimensions": [{"type": k, "volume": v} for k, v in dims.items()]}
 
 
+def one_period(cid, tid, start, end, hours, kwh):
+    """A CDR of one charging period with ENERGY `kwh` and TIME `hours`."""
+    return cdr(cid, start, end, [per(start, tid, ENERGY=kwh, TIME=hours)], hours, kwh)
+
+
 CDRS = [
     cdr("spec-v1", "2024-01-15T10:00:00Z", "2024-01-15T12:00:00Z",
         [per("2024-01-15T10:00:00Z", "V1", ENERGY=20, TIME=2)], 2, 20),
@@ -152,14 +157,11 @@ CDRS = [
     cdr("class-tariff-not-yet-valid", "2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z",
         [per("2024-01-15T10:00:00Z", "LATER", ENERGY=10, TIME=1)], 1, 10),
     # issue 7 §5: priced with a warning by rust_core (refused with --strict)
-    cdr("lenient-unknown-dimension", "2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z",
-        [per("2024-01-15T10:00:00Z", "UNKDIM", ENERGY=10, TIME=1)], 1, 10),
-    cdr("lenient-bare-number-min-price", "2024-01-15T10:00:00Z", "2024-01-15T10:30:00Z",
-        [per("2024-01-15T10:00:00Z", "BAREMIN", ENERGY=1.0, TIME=0.5)], 0.5, 1),
-    cdr("lenient-unpadded-date-times", "2024-1-15T9:00:00Z", "2024-1-15T10:00:00Z",
-        [per("2024-1-15T9:00:00Z", "V1", ENERGY=20, TIME=1)], 1, 20),
-    {k: v for k, v in cdr("lenient-no-id", "2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z",
-                           [per("2024-01-15T10:00:00Z", "V1", ENERGY=20, TIME=1)], 1, 20).items() if k != "id"},
+    one_period("lenient-unknown-dimension", "UNKDIM", "2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z", 1, 10),
+    one_period("lenient-bare-number-min-price", "BAREMIN", "2024-01-15T10:00:00Z", "2024-01-15T10:30:00Z", 0.5, 1.0),
+    one_period("lenient-unpadded-date-times", "V1", "2024-1-15T9:00:00Z", "2024-1-15T10:00:00Z", 1, 20),
+    {k: v for k, v in one_period("lenient-no-id", "V1", "2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z", 1, 20).items()
+     if k != "id"},
     # a stated TIME 0 in a 150 ms period after exactly 30 min: no extra 60 s step (§4.5)
     cdr("zero-time-short-period", "2024-01-15T10:00:00Z", "2024-01-15T10:30:00.150Z",
         [per("2024-01-15T10:00:00Z", "TIME60", ENERGY=5, TIME=0.5),
