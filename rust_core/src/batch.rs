@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn a_cdr_without_id_is_priced_and_named_by_its_line() {
-        let tariffs = TariffSet::from_json(br#"{"id":"T","currency":"EUR","elements":[{"price_components":[{"type":"ENERGY","price":1,"step_size":1}]}]}"#).unwrap();
+        let tariffs = TariffSet::from_json(br#"{"country_code":"NL","party_id":"EXA","id":"T","currency":"EUR","elements":[{"price_components":[{"type":"ENERGY","price":1,"step_size":1}]}]}"#).unwrap();
         let body = |id: &str| {
             format!(r#"{{{id}"start_date_time":"2025-06-02T10:00:00Z","end_date_time":"2025-06-02T11:00:00Z","charging_periods":[{{"start_date_time":"2025-06-02T10:00:00Z","dimensions":[{{"type":"ENERGY","volume":2}}]}}]}}"#)
         };

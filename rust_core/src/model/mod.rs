@@ -116,7 +116,7 @@ pub(crate) fn enum_error(what: &str, got: &str, allowed: &[&str]) -> String {
 /// the spec demands when `strict`.
 pub(crate) struct Reading {
     pub strict: bool,
-    /// The first date-time read without its zero padding (path, text), and how many there were:
+    /// The first date-time read without its zero padding (path, text, instant), and how many there were:
     /// reported once per document, not once per charging period.
     unpadded: Option<(String, String, Micros)>,
     unpadded_count: usize,

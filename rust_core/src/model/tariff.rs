@@ -152,6 +152,7 @@ pub fn convert(raw: RawTariff, strict: bool) -> Result<Tariff, InputError> {
         })?),
     };
     let tax = match raw.tax_included.as_ref().map(|s| s.as_str()) {
+        None if version == Version::V211 => TaxBasis::ExcludedUnknownIfAbsent,
         None => TaxBasis::ExcludedVatOptional,
         Some("NO") => TaxBasis::Excluded,
         Some("YES") => TaxBasis::Included,

@@ -75,7 +75,8 @@ impl Line {
         self.cost = match (c.tax, c.vat) {
             (TaxBasis::NotApplicable, _) | (TaxBasis::Excluded | TaxBasis::Included, None) => Money::excl_only(gross, false),
             (TaxBasis::ExcludedVatOptional, None) => Money::excl_only(gross, missing_vat == MissingVat::Unknown && !gross.is_zero()),
-            (TaxBasis::Excluded | TaxBasis::ExcludedVatOptional, Some(vat)) => Money::with_tax(gross, vat, gross * vat * PERCENT),
+            (TaxBasis::ExcludedUnknownIfAbsent, None) => Money::excl_only(gross, !gross.is_zero()),
+            (TaxBasis::Excluded | TaxBasis::ExcludedVatOptional | TaxBasis::ExcludedUnknownIfAbsent, Some(vat)) => Money::with_tax(gross, vat, gross * vat * PERCENT),
             (TaxBasis::Included, Some(vat)) => {
                 let excl = gross * HUNDRED / (HUNDRED + vat);
                 Money::with_tax(excl, vat, gross - excl)

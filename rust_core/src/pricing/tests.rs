@@ -131,11 +131,17 @@ fn a_component_without_vat_means_no_vat_unless_the_option_says_unknown() {
     assert_eq!(p.total_cost.incl(), Some(d("2.21")));
     assert_eq!(p.total_cost.excl, d("2"));
 
-    let p = run(&c, &[t], &PricingOptions { missing_vat: MissingVat::Unknown, ..ams() });
+    let p = run(&c, std::slice::from_ref(&t), &PricingOptions { missing_vat: MissingVat::Unknown, ..ams() });
     assert_eq!(p.total_energy_cost.incl(), Some(d("1.21")));
     assert_eq!(p.total_time_cost.incl(), None);
     assert_eq!(p.total_cost.incl(), None);
     assert_eq!(p.total_cost.excl, d("2"));
+
+    // A 2.1.1 tariff (no country_code/party_id) has no vat field at all: VAT unknown either way (§7).
+    let v211 = t.replace(r#""country_code":"NL","party_id":"EXA","#, "");
+    let p = run(&c, &[v211], &ams());
+    assert_eq!(p.total_time_cost.incl(), None);
+    assert_eq!(p.total_energy_cost.incl(), Some(d("1.21")));
 }
 
 #[test]

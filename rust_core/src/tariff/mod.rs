@@ -15,9 +15,12 @@ use crate::model::{ReservationKind, TariffDimension, TariffType, Version};
 /// How a component's `price` relates to tax (2.3.0 `tax_included`; 2.2.1 prices exclude VAT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaxBasis {
-    /// 2.2.1 / 2.1.1: price excludes VAT; an absent `vat` is read as the option
+    /// 2.2.1: price excludes VAT; an absent `vat` is read as the option
     /// `PricingOptions::missing_vat` says (no VAT, or not known; §4.6).
     ExcludedVatOptional,
+    /// 2.1.1: price excludes VAT, and the version has no `vat` field (§7): without one the
+    /// VAT is not known, whatever the option.
+    ExcludedUnknownIfAbsent,
     /// 2.3.0 `tax_included: NO`: price excludes tax; absent `vat` = no tax applies.
     Excluded,
     /// 2.3.0 `tax_included: YES`: price includes tax.
