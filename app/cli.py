@@ -24,6 +24,8 @@ def _options(args: argparse.Namespace, breakdown: bool) -> PricingOptions:
         tariff_type=args.tariff_type,
         breakdown=breakdown,
         version=args.ocpi_version,
+        strict=args.strict,
+        missing_vat=args.missing_vat,
     )
 
 
@@ -35,6 +37,12 @@ def _add_pricing_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounding", choices=["half_up", "half_even", "down", "up"], default="half_up", help="output rounding (default half_up)")
     p.add_argument("--tariff-type", metavar="TYPE", help="session tariff type when choosing among tariffs (default REGULAR)")
     p.add_argument("--ocpi-version", choices=["2.1.1", "2.2.1", "2.3.0"], help="write results in this version's shape (default: the CDR's)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse what is otherwise priced with a warning: a tariff dimension OCPI does not define, "
+                        "a bare-number min/max_price, a date-time without zero padding, a CDR without id")
+    p.add_argument("--missing-vat", choices=["no_vat", "unknown"], default="no_vat",
+                   help="a price component without vat: no VAT applies, incl_vat = excl_vat (no_vat, default; "
+                        "2.3.0 wording) or the VAT is unknown and incl_vat is left out (unknown)")
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -48,7 +56,7 @@ def cmd_price(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"{args.cdr}: cannot read: {exc.strerror or exc}", 2)
     try:
-        tariffs = load_tariff_files(args.tariff) if args.tariff else None
+        tariffs = load_tariff_files(args.tariff, strict=args.strict) if args.tariff else None
         result = price_cdr_json(cdr, tariffs, **_options(args, breakdown=not args.no_breakdown).kwargs())
     except TariffFileError as exc:
         return _fail(str(exc))
@@ -84,7 +92,7 @@ def cmd_price_batch(args: argparse.Namespace) -> int:
     if not args.cdrs.is_file():
         return _fail(f"{args.cdrs}: no such file", 2)
     try:
-        tariffs = load_tariff_files(args.tariffs)
+        tariffs = load_tariff_files(args.tariffs, strict=args.strict)
     except TariffFileError as exc:
         return _fail(str(exc))
     errors_out = args.errors or args.out.with_name(args.out.name + ".errors.jsonl")

@@ -84,7 +84,6 @@ class PricedPeriod(msgspec.Struct, frozen=True):
 
 
 class PricedCdr(msgspec.Struct, frozen=True):
-    id: str
     version: str
     currency: str
     start_date_time: str
@@ -102,6 +101,10 @@ class PricedCdr(msgspec.Struct, frozen=True):
     min_price_applied: bool
     max_price_applied: bool
     warnings: list[str]
+    id: str | None = None
+    """The CDR's id; None only for a CDR without one (priced leniently, with a warning)."""
+    line: int | None = None
+    """In a batch, the line of a CDR without id (its name there)."""
     country_code: str | None = None
     party_id: str | None = None
     credit: bool = False
@@ -127,8 +130,17 @@ def price_cdr(
     tariff_type: str | None = None,
     breakdown: bool = True,
     version: Literal["2.1.1", "2.2.1", "2.3.0"] | None = None,
+    strict: bool = False,
+    missing_vat: Literal["no_vat", "unknown"] = "no_vat",
 ) -> PricedCdr:
-    """Price one CDR (OCPI JSON). Raises `PricingError` naming the bad field."""
+    """Price one CDR (OCPI JSON). Raises `PricingError` naming the bad field.
+
+    What other pricers accept is priced with a warning saying how it was read: a tariff dimension
+    OCPI does not define (that component is ignored), a bare-number `min_price`/`max_price` (read
+    as excl_vat), a date-time without zero padding, a CDR without `id`; `strict=True` refuses them.
+    `missing_vat`: a component without `vat` means no VAT applies (`"no_vat"`: incl_vat = excl_vat)
+    or that the VAT is not known (`"unknown"`: incl_vat left out of the totals it adds to).
+    """
     return decode_result(
         price_cdr_json(
             cdr,
@@ -140,5 +152,7 @@ def price_cdr(
             tariff_type=tariff_type,
             breakdown=breakdown,
             version=version,
+            strict=strict,
+            missing_vat=missing_vat,
         )
     )

@@ -18,7 +18,9 @@ class PricingError(ValueError):
 class TariffSet:
     """A compiled set of tariffs, reused across calls."""
 
-    def __new__(cls, json: bytes | str) -> TariffSet: ...
+    def __new__(cls, json: bytes | str, *, strict: bool = False) -> TariffSet:
+        """`strict` refuses a dimension OCPI does not define, a bare-number min/max price and a
+        date-time without zero padding (read with a warning otherwise)."""
     def __len__(self) -> int: ...
     @property
     def ids(self) -> list[str]: ...
@@ -40,6 +42,7 @@ class BatchResult:
 _Split = Literal["boundaries", "period_start"]
 _Rounding = Literal["half_up", "half_even", "down", "up"]
 _Version = Literal["2.1.1", "2.2.1", "2.3.0"]
+_MissingVat = Literal["no_vat", "unknown"]
 
 def price_cdr(
     cdr: bytes | str,
@@ -52,6 +55,8 @@ def price_cdr(
     tariff_type: str | None = None,
     breakdown: bool = True,
     version: _Version | None = None,
+    strict: bool = False,
+    missing_vat: _MissingVat = "no_vat",
 ) -> bytes: ...
 def price_batch(
     cdrs: bytes | str | list[bytes] | list[str],
@@ -65,6 +70,8 @@ def price_batch(
     tariff_type: str | None = None,
     breakdown: bool = False,
     version: _Version | None = None,
+    strict: bool = False,
+    missing_vat: _MissingVat = "no_vat",
 ) -> BatchResult: ...
 def parse_only(buf: bytes | str) -> tuple[int, int]: ...
 def error_json(message: str, field: str = "", line: int | None = None, id: str | None = None) -> str: ...

@@ -33,20 +33,24 @@ def test_bad_volume_names_the_path() -> None:
         ({"end_date_time": "tomorrow"}, "end_date_time"),
         ({"start_date_time": None}, "start_date_time"),
         ({"charging_periods": []}, "charging_periods"),
-        ({"id": None}, "id"),
     ],
 )
 def test_bad_cdr_fields(change: dict, field: str) -> None:
-    with pytest.raises(PricingError) as exc:
-        price_cdr(json.dumps(cdr_with(**change)))
-    assert exc.value.field == field
+    for strict in (False, True):
+        with pytest.raises(PricingError) as exc:
+            price_cdr(json.dumps(cdr_with(**change)), strict=strict)
+        assert exc.value.field == field
 
 
 def test_bad_tariff_names_the_path() -> None:
     tariffs = json.loads(json.dumps(V1["tariffs"]))
-    tariffs[0]["elements"][0]["price_components"][0]["type"] = "KWH"
+    tariffs[0]["elements"][0]["price_components"][0]["step_size"] = "many"
     with pytest.raises(PricingError) as exc:
         TariffSet(json.dumps(tariffs))
+    assert exc.value.field == "[0].elements[0].price_components[0].step_size"
+    tariffs[0]["elements"][0]["price_components"][0].update(step_size=1, type="KWH")
+    with pytest.raises(PricingError) as exc:
+        TariffSet(json.dumps(tariffs), strict=True)
     assert exc.value.field == "[0].elements[0].price_components[0].type"
     assert "ENERGY" in exc.value.reason
 
@@ -82,7 +86,7 @@ def test_batch_prices_the_rest_and_reports_the_bad_ones() -> None:
 def test_batch_accepts_a_list_of_documents() -> None:
     result = price_batch([json.dumps(V1["cdr"]).encode(), "{}"])
     assert (result.records, result.priced) == (2, 1)
-    assert result.errors[0][0] == 2 and result.errors[0][3] == "id"
+    assert result.errors[0][0] == 2 and result.errors[0][3] == "start_date_time"
 
 
 def test_bad_options_are_rejected() -> None:

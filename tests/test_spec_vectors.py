@@ -25,7 +25,7 @@ def test_all_vectors_are_present() -> None:
 @pytest.mark.parametrize("path", vector_files(), ids=lambda p: p.stem)
 def test_vector(path: Path) -> None:
     v = load_vector(path)
-    opts = {k: v["options"][k] for k in ("time_zone", "decimals", "rounding", "version") if k in v["options"]}
+    opts = {k: v["options"][k] for k in ("time_zone", "decimals", "rounding", "version", "missing_vat") if k in v["options"]}
     result = price_cdr(json.dumps(v["cdr"]), TariffSet(json.dumps(v["tariffs"])), **opts)
     want = v["expected"]
     for key in MONEY:

@@ -15,6 +15,8 @@ class PricingOptions(msgspec.Struct, frozen=True, kw_only=True):
     tariff_type: str | None = None
     breakdown: bool = False
     version: Literal["2.1.1", "2.2.1", "2.3.0"] | None = None
+    strict: bool = False
+    missing_vat: Literal["no_vat", "unknown"] = "no_vat"
 
     def kwargs(self) -> dict[str, Any]:
         return msgspec.structs.asdict(self)

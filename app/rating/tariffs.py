@@ -17,8 +17,8 @@ class TariffFileError(ValueError):
 _INDEX = re.compile(r"^\[(\d+)\]\.?")
 
 
-def load_tariff_files(paths: list[Path]) -> TariffSet:
-    """Read and compile the tariffs of every file into one set."""
+def load_tariff_files(paths: list[Path], *, strict: bool = False) -> TariffSet:
+    """Read and compile the tariffs of every file into one set (`strict`: see `TariffSet`)."""
     docs: list[msgspec.Raw] = []
     origin: list[tuple[Path, int | None]] = []
     for path in paths:
@@ -39,7 +39,7 @@ def load_tariff_files(paths: list[Path]) -> TariffSet:
     if not docs:
         raise TariffFileError("no tariffs given")
     try:
-        return TariffSet(b"[" + b",".join(bytes(d) for d in docs) + b"]")
+        return TariffSet(b"[" + b",".join(bytes(d) for d in docs) + b"]", strict=strict)
     except PricingError as exc:
         match = _INDEX.match(exc.field)
         if not match:

@@ -83,9 +83,15 @@ fn price_records(records: &[(usize, &[u8])], tariffs: Option<&TariffSet>, opts: 
             for (k, &(line, rec)) in chunk.iter().enumerate() {
                 let before = out.len();
                 let result = catch_unwind(AssertUnwindSafe(|| {
-                    crate::model::cdr::parse_cdr(rec)
-                        .and_then(|cdr| crate::pricing::price(&cdr, tariffs, opts))
-                        .map(|priced| output::write_result(&priced, opts, &mut out))
+                    crate::model::cdr::parse_cdr_with(rec, opts.strict).and_then(|cdr| crate::pricing::price(&cdr, tariffs, opts)).map(
+                        |mut priced| {
+                            // A CDR without id is named by its line.
+                            if priced.id.is_none() {
+                                priced.line = Some(line);
+                            }
+                            output::write_result(&priced, opts, &mut out)
+                        },
+                    )
                 }));
                 let error = match result {
                     Ok(Ok(())) => {
@@ -141,4 +147,29 @@ pub fn errors_jsonl(errors: &[BatchError]) -> String {
         s.push('\n');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cdr_without_id_is_priced_and_named_by_its_line() {
+        let tariffs = TariffSet::from_json(br#"{"country_code":"NL","party_id":"EXA","id":"T","currency":"EUR","elements":[{"price_components":[{"type":"ENERGY","price":1,"step_size":1}]}]}"#).unwrap();
+        let body = |id: &str| {
+            format!(r#"{{{id}"start_date_time":"2025-06-02T10:00:00Z","end_date_time":"2025-06-02T11:00:00Z","charging_periods":[{{"start_date_time":"2025-06-02T10:00:00Z","dimensions":[{{"type":"ENERGY","volume":2}}]}}]}}"#)
+        };
+        let buf = format!("{}\n\n{}\n", body(r#""id":"A","#), body(""));
+        let out = price_jsonl(buf.as_bytes(), 10, Some(&tariffs), &PricingOptions::default());
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        let text = String::from_utf8(out.output).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with(r#"{"id":"A","version""#), "{}", lines[0]);
+        assert!(lines[1].starts_with(r#"{"line":12,"version""#), "{}", lines[1]);
+        assert!(lines[1].contains(r#""total_cost":{"excl_vat":2,"incl_vat":2}"#), "{}", lines[1]);
+
+        let strict = price_jsonl(buf.as_bytes(), 10, Some(&tariffs), &PricingOptions { strict: true, ..Default::default() });
+        assert_eq!(strict.priced(), 1);
+        assert_eq!((strict.errors[0].line, strict.errors[0].error.field.as_str()), (12, "id"));
+    }
 }

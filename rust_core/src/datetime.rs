@@ -2,6 +2,8 @@
 //!
 //! Digest §1.10: UTC always; `Z` may be missing; fractional seconds of any length. We also accept
 //! an explicit offset (converted to UTC) because peers send them, though the spec does not allow it.
+//! A date-time without zero padding (`2025-8-13T21:07:50.029Z`) is not RFC 3339 but other pricers
+//! read it; `parse_datetime_unpadded` reads it, and the readers decide whether they may.
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 
@@ -14,6 +16,48 @@ pub fn parse_datetime(s: &str) -> Result<Micros, String> {
     parse_inner(s.as_bytes()).ok_or_else(|| {
         format!("invalid DateTime {s:?}: expected YYYY-MM-DDTHH:MM:SS[.fraction][Z]")
     })
+}
+
+/// A date-time whose month, day, hour, minute or second lacks its leading zero, read as if padded;
+/// `None` when the text is not such a date-time (a well-formed one included).
+pub fn parse_datetime_unpadded(s: &str) -> Option<Micros> {
+    let padded = zero_padded(s.as_bytes())?;
+    (padded.len() != s.len()).then(|| parse_inner(padded.as_bytes())).flatten()
+}
+
+/// `YYYY-M-DTH:M[:S]…` with 1 or 2 digits per field, rewritten with 2; the rest (fraction,
+/// zone) is kept as it is for `parse_inner` to check.
+fn zero_padded(b: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(b.len() + 5);
+    let mut i = 0;
+    // (separator before the field, digits of the field as written: at most)
+    const FIELDS: [(Option<&[u8]>, usize); 6] =
+        [(None, 4), (Some(b"-"), 2), (Some(b"-"), 2), (Some(b"Tt "), 2), (Some(b":"), 2), (Some(b":"), 2)];
+    for (k, (sep, max)) in FIELDS.into_iter().enumerate() {
+        if let Some(sep) = sep {
+            match b.get(i) {
+                Some(c) if sep.contains(c) => out.push(char::from(*c)),
+                // Seconds are optional.
+                _ if k == 5 => break,
+                _ => return None,
+            }
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() && i - start < max {
+            i += 1;
+        }
+        let n = i - start;
+        if n == 0 || (k == 0 && n != 4) {
+            return None;
+        }
+        if n < max {
+            out.push('0');
+        }
+        out.push_str(std::str::from_utf8(&b[start..i]).ok()?);
+    }
+    out.push_str(std::str::from_utf8(&b[i..]).ok()?);
+    Some(out)
 }
 
 fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
@@ -131,6 +175,20 @@ mod tests {
         assert_eq!(parse_datetime("2015-06-29T20:39Z").unwrap(), base - 9 * MICROS_PER_SEC);
         assert_eq!(fmt(base), "2015-06-29T20:39:09Z");
         assert_eq!(fmt(base + 120_000), "2015-06-29T20:39:09.12Z");
+    }
+
+    #[test]
+    fn reads_dates_without_zero_padding_only_when_asked() {
+        let want = parse_datetime("2025-08-13T21:07:50.029Z").unwrap();
+        assert!(parse_datetime("2025-8-13T21:07:50.029Z").is_err());
+        assert_eq!(parse_datetime_unpadded("2025-8-13T21:07:50.029Z"), Some(want));
+        assert_eq!(parse_datetime_unpadded("2025-8-3T1:7:5Z"), parse_datetime("2025-08-03T01:07:05Z").ok());
+        assert_eq!(parse_datetime_unpadded("2025-8-3T01:07"), parse_datetime("2025-08-03T01:07:00Z").ok());
+        assert_eq!(parse_datetime_unpadded("2025-8-13T23:07:50+02:00"), parse_datetime("2025-08-13T21:07:50Z").ok());
+        // Padded text is not "unpadded"; three digits, a bad field or a short year stay errors.
+        for s in ["2025-08-13T21:07:50Z", "2025-008-13T21:07:50Z", "2025-8-32T21:07:50Z", "25-8-13T21:07:50Z", "2025-8-13", "2025-8-13T21:07:50Zx"] {
+            assert_eq!(parse_datetime_unpadded(s), None, "{s}");
+        }
     }
 
     #[test]

@@ -21,12 +21,12 @@ pub use chrono_tz;
 pub use error::InputError;
 pub use model::Version;
 pub use money::{Money, Rounding, RoundingMode};
-pub use pricing::{PricedCdr, PricingOptions, SplitMode};
+pub use pricing::{MissingVat, PricedCdr, PricingOptions, SplitMode};
 pub use tariff::TariffSet;
 
 /// Price one CDR document; `tariffs` overrides or complements the CDR's own `tariffs`.
 pub fn price_cdr(cdr_json: &[u8], tariffs: Option<&TariffSet>, opts: &PricingOptions) -> Result<PricedCdr, InputError> {
-    let cdr = model::cdr::parse_cdr(cdr_json)?;
+    let cdr = model::cdr::parse_cdr_with(cdr_json, opts.strict)?;
     pricing::price(&cdr, tariffs, opts)
 }
 

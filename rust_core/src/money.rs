@@ -11,7 +11,8 @@ pub struct Money {
     pub excl: Decimal,
     taxes: [(Decimal, Decimal); MAX_RATES],
     n_taxes: u8,
-    /// Some tax is not known (a priced component without `vat` in 2.2.1): no incl amount.
+    /// Some tax is not known (a priced 2.2.1 component without `vat`, read with
+    /// `MissingVat::Unknown`, or more rates than fit): no incl amount.
     pub incomplete: bool,
 }
 

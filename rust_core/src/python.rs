@@ -10,7 +10,7 @@ use crate::batch::{self, BatchOutput};
 use crate::error::InputError;
 use crate::model::{TariffType, Version};
 use crate::money::{Rounding, RoundingMode};
-use crate::pricing::{PricingOptions, SplitMode, output};
+use crate::pricing::{MissingVat, PricingOptions, SplitMode, output};
 use crate::tariff::TariffSet;
 
 create_exception!(_native, PricingError, PyValueError, "A CDR or tariff that cannot be priced; `.field` is the JSON path at fault.");
@@ -43,11 +43,13 @@ struct PyTariffSet {
 
 #[pymethods]
 impl PyTariffSet {
-    /// Read one tariff object or a JSON array of tariffs (OCPI 2.1.1, 2.2.1 or 2.3.0).
+    /// Read one tariff object or a JSON array of tariffs (OCPI 2.1.1, 2.2.1 or 2.3.0); `strict`
+    /// refuses what is otherwise read with a warning.
     #[new]
-    fn new(py: Python<'_>, json: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (json, *, strict=false))]
+    fn new(py: Python<'_>, json: &Bound<'_, PyAny>, strict: bool) -> PyResult<Self> {
         let buf = as_bytes(json, "json")?;
-        let parsed = py.detach(|| TariffSet::from_json(buf));
+        let parsed = py.detach(|| TariffSet::from_json_with(buf, strict));
         parsed.map(|inner| Self { inner }).map_err(|e| pricing_error(py, &e, "tariffs"))
     }
 
@@ -121,6 +123,8 @@ fn make_options(
     tariff_type: Option<&str>,
     breakdown: bool,
     version: Option<&str>,
+    strict: bool,
+    missing_vat: &str,
 ) -> PyResult<PricingOptions> {
     let time_zone = time_zone
         .map(|name| crate::pricing::parse_tz(name).ok_or_else(|| PyValueError::new_err(format!("unknown IANA time zone {name:?}"))))
@@ -141,7 +145,12 @@ fn make_options(
     let version = version
         .map(|v| Version::parse(v).ok_or_else(|| PyValueError::new_err(format!("version must be '2.1.1', '2.2.1' or '2.3.0', not {v:?}"))))
         .transpose()?;
-    Ok(PricingOptions { time_zone, split, rounding: Rounding { decimals, mode }, tariff_type, breakdown, version })
+    let missing_vat = match missing_vat {
+        "no_vat" => MissingVat::NoVat,
+        "unknown" => MissingVat::Unknown,
+        other => return Err(PyValueError::new_err(format!("missing_vat must be 'no_vat' or 'unknown', not {other:?}"))),
+    };
+    Ok(PricingOptions { time_zone, split, rounding: Rounding { decimals, mode }, tariff_type, breakdown, version, strict, missing_vat })
 }
 
 /// The `tariffs` argument: a compiled `TariffSet` (shared, not copied) or JSON compiled now.
@@ -161,7 +170,7 @@ impl TariffArg<'_> {
     }
 }
 
-fn tariff_arg<'a>(py: Python<'_>, tariffs: Option<&'a Bound<'_, PyAny>>) -> PyResult<TariffArg<'a>> {
+fn tariff_arg<'a>(py: Python<'_>, tariffs: Option<&'a Bound<'_, PyAny>>, strict: bool) -> PyResult<TariffArg<'a>> {
     match tariffs {
         None => Ok(TariffArg::None),
         Some(t) if t.is_none() => Ok(TariffArg::None),
@@ -169,7 +178,7 @@ fn tariff_arg<'a>(py: Python<'_>, tariffs: Option<&'a Bound<'_, PyAny>>) -> PyRe
             Ok(shared) => Ok(TariffArg::Shared(shared.get())),
             Err(_) => {
                 let buf = as_bytes(t, "tariffs")?;
-                py.detach(|| TariffSet::from_json(buf)).map(TariffArg::Owned).map_err(|e| pricing_error(py, &e, "tariffs"))
+                py.detach(|| TariffSet::from_json_with(buf, strict)).map(TariffArg::Owned).map_err(|e| pricing_error(py, &e, "tariffs"))
             }
         },
     }
@@ -177,7 +186,7 @@ fn tariff_arg<'a>(py: Python<'_>, tariffs: Option<&'a Bound<'_, PyAny>>) -> PyRe
 
 /// Price one CDR; returns the result as JSON bytes. Raises PricingError for bad input.
 #[pyfunction]
-#[pyo3(signature = (cdr, tariffs=None, *, time_zone=None, split="boundaries", decimals=4, rounding="half_up", tariff_type=None, breakdown=true, version=None))]
+#[pyo3(signature = (cdr, tariffs=None, *, time_zone=None, split="boundaries", decimals=4, rounding="half_up", tariff_type=None, breakdown=true, version=None, strict=false, missing_vat="no_vat"))]
 #[allow(clippy::too_many_arguments)]
 fn price_cdr<'py>(
     py: Python<'py>,
@@ -190,9 +199,11 @@ fn price_cdr<'py>(
     tariff_type: Option<&str>,
     breakdown: bool,
     version: Option<&str>,
+    strict: bool,
+    missing_vat: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let opts = make_options(time_zone, split, decimals, rounding, tariff_type, breakdown, version)?;
-    let arg = tariff_arg(py, tariffs)?;
+    let opts = make_options(time_zone, split, decimals, rounding, tariff_type, breakdown, version, strict, missing_vat)?;
+    let arg = tariff_arg(py, tariffs, strict)?;
     let set = arg.set();
     let buf = as_bytes(cdr, "cdr")?;
     let result = py.detach(|| {
@@ -208,7 +219,7 @@ fn price_cdr<'py>(
 /// Price many CDRs in one call, in parallel, with the GIL released. `cdrs` is a JSON Lines
 /// buffer (bytes/str) or a list of JSON documents. Bad records are reported, never raised.
 #[pyfunction]
-#[pyo3(signature = (cdrs, tariffs=None, *, first_line=1, time_zone=None, split="boundaries", decimals=4, rounding="half_up", tariff_type=None, breakdown=false, version=None))]
+#[pyo3(signature = (cdrs, tariffs=None, *, first_line=1, time_zone=None, split="boundaries", decimals=4, rounding="half_up", tariff_type=None, breakdown=false, version=None, strict=false, missing_vat="no_vat"))]
 #[allow(clippy::too_many_arguments)]
 fn price_batch<'py>(
     py: Python<'py>,
@@ -222,9 +233,11 @@ fn price_batch<'py>(
     tariff_type: Option<&str>,
     breakdown: bool,
     version: Option<&str>,
+    strict: bool,
+    missing_vat: &str,
 ) -> PyResult<PyBatchResult> {
-    let opts = make_options(time_zone, split, decimals, rounding, tariff_type, breakdown, version)?;
-    let arg = tariff_arg(py, tariffs)?;
+    let opts = make_options(time_zone, split, decimals, rounding, tariff_type, breakdown, version, strict, missing_vat)?;
+    let arg = tariff_arg(py, tariffs, strict)?;
     let set = arg.set();
     let out: BatchOutput = if let Ok(list) = cdrs.cast::<PyList>() {
         let items: Vec<Bound<'py, PyAny>> = list.iter().collect();

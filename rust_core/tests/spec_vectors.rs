@@ -3,7 +3,7 @@
 
 use rust_core::model::Version;
 use rust_core::money::{Money, Rounding, RoundingMode};
-use rust_core::{PricingOptions, TariffSet, price_cdr};
+use rust_core::{MissingVat, PricingOptions, TariffSet, price_cdr};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -35,6 +35,9 @@ fn options(v: &Value) -> PricingOptions {
     o.rounding = r;
     if let Some(ver) = v.get("version").and_then(Value::as_str) {
         o.version = Version::parse(ver);
+    }
+    if v.get("missing_vat").and_then(Value::as_str) == Some("unknown") {
+        o.missing_vat = MissingVat::Unknown;
     }
     o
 }

@@ -37,11 +37,14 @@ struct Args {
     summary_json: Option<String>,
     /// `rust_core::SplitMode` for our side: None = rust_core's default.
     ours_split: Option<String>,
+    /// `rust_core::MissingVat` for our side: None = rust_core's default (no VAT).
+    ours_missing_vat: Option<String>,
 }
 
 const USAGE: &str = "usage: compare --cdrs CDRS.jsonl --tariffs TARIFFS.json \
 [--time-zone Europe/Amsterdam] [--limit N] [--runs R] [--report diffs.jsonl] \
-[--report-include-cdr] [--summary-json summary.json] [--ours-split at-boundaries|period-start]";
+[--report-include-cdr] [--summary-json summary.json] [--ours-split at-boundaries|period-start] \
+[--ours-missing-vat no-vat|unknown]";
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -54,6 +57,7 @@ fn parse_args() -> Result<Args, String> {
     let mut report_include_cdr = false;
     let mut summary_json = None;
     let mut ours_split = None;
+    let mut ours_missing_vat = None;
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
@@ -73,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
             "--report-include-cdr" => report_include_cdr = true,
             "--summary-json" => summary_json = Some(val("--summary-json")?),
             "--ours-split" => ours_split = Some(val("--ours-split")?),
+            "--ours-missing-vat" => ours_missing_vat = Some(val("--ours-missing-vat")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -90,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
         report_include_cdr,
         summary_json,
         ours_split,
+        ours_missing_vat,
     })
 }
 
@@ -634,6 +640,12 @@ fn real_main(args: Args) -> Result<(), String> {
         Some("period-start") => opts.split = rust_core::SplitMode::PeriodStart,
         Some(other) => return Err(format!("--ours-split {other:?}: expected at-boundaries or period-start")),
     }
+    // Optional: the older reading of a component without vat (incl_vat unknown, §4.6).
+    match args.ours_missing_vat.as_deref() {
+        None | Some("no-vat") => {}
+        Some("unknown") => opts.missing_vat = rust_core::MissingVat::Unknown,
+        Some(other) => return Err(format!("--ours-missing-vat {other:?}: expected no-vat or unknown")),
+    }
 
     let n = cdrs.len();
     let mut best_ot = Duration::MAX;
@@ -936,6 +948,7 @@ fn real_main(args: Args) -> Result<(), String> {
             "cdrs": n,
             "time_zone": args.time_zone,
             "ours_split": format!("{:?}", opts.split),
+            "ours_missing_vat": format!("{:?}", opts.missing_vat),
             "runs": args.runs,
             "seconds": {"ocpi_tariffs": all_ot, "ours": all_ours},
             "cdrs_per_second_best": {"ocpi_tariffs": ot_rate, "ours": our_rate},

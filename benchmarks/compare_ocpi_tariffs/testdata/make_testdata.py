@@ -69,6 +69,9 @@ TARIFFS = [
     tariff("TT", [el(pc("TIME", 3.0, 300, 21), pc("PARKING_TIME", 6.0, 300, 21),
                      start_time="07:00", end_time="23:00", day_of_week=WEEKDAYS),
                   el(pc("TIME", 2.0, 300, 21), pc("PARKING_TIME", 4.0, 300, 21))]),
+    # input other pricers accept (issue 7 §5): a dimension OCPI does not define, a bare-number min_price
+    tariff("UNKDIM", [el(pc("CO2_EMISSION", 9.99, 1), pc("ENERGY", 0.30, 1, 21))]),
+    tariff("BAREMIN", [el(pc("ENERGY", 0.25, 1, 10))], min_price=0.50),
 ]
 
 
@@ -89,6 +92,11 @@ def cdr(cid, start, end, periods, total_time, total_energy, with_totals=True):
 def per(start, tid, **dims):
     return {"start_date_time": start, "tariff_id": tid,
             "dimensions": [{"type": k, "volume": v} for k, v in dims.items()]}
+
+
+def one_period(cid, tid, start, end, hours, kwh):
+    """A CDR of one charging period with ENERGY `kwh` and TIME `hours`."""
+    return cdr(cid, start, end, [per(start, tid, ENERGY=kwh, TIME=hours)], hours, kwh)
 
 
 CDRS = [
@@ -148,6 +156,16 @@ CDRS = [
         [per("2024-01-15T10:00:00Z", "MAXMIX", ENERGY=9.5, TIME=1)], 1, 9.5),
     cdr("class-tariff-not-yet-valid", "2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z",
         [per("2024-01-15T10:00:00Z", "LATER", ENERGY=10, TIME=1)], 1, 10),
+    # issue 7 §5: priced with a warning by rust_core (refused with --strict)
+    one_period("lenient-unknown-dimension", "UNKDIM", "2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z", 1, 10),
+    one_period("lenient-bare-number-min-price", "BAREMIN", "2024-01-15T10:00:00Z", "2024-01-15T10:30:00Z", 0.5, 1.0),
+    one_period("lenient-unpadded-date-times", "V1", "2024-1-15T9:00:00Z", "2024-1-15T10:00:00Z", 1, 20),
+    {k: v for k, v in one_period("lenient-no-id", "V1", "2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z", 1, 20).items()
+     if k != "id"},
+    # a stated TIME 0 in a 150 ms period after exactly 30 min: no extra 60 s step (§4.5)
+    cdr("zero-time-short-period", "2024-01-15T10:00:00Z", "2024-01-15T10:30:00.150Z",
+        [per("2024-01-15T10:00:00Z", "TIME60", ENERGY=5, TIME=0.5),
+         per("2024-01-15T10:30:00Z", "TIME60", ENERGY=0, TIME=0)], 0.500042, 5),
     cdr("unknown-tariff-id", "2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z",
         [per("2024-01-15T10:00:00Z", "NOPE", ENERGY=1, TIME=1)], 1, 1),
 ]

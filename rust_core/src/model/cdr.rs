@@ -7,8 +7,8 @@ use std::fmt;
 
 use super::json::{Indexed, Key, Str, ctx, ocpi_object};
 use super::tariff::{RawTariff, convert as convert_tariff};
-use super::Version;
-use crate::datetime::{Micros, parse_datetime};
+use super::{Reading, Version};
+use crate::datetime::Micros;
 use crate::error::{InputError, PATH_SEP, from_json_error};
 use crate::number::Num;
 use crate::tariff::Tariff;
@@ -16,7 +16,8 @@ use crate::tariff::Tariff;
 /// A CDR as the pricing engine needs it.
 #[derive(Debug, Clone)]
 pub struct Cdr<'a> {
-    pub id: Cow<'a, str>,
+    /// Absent only when read leniently (a CDR without `id` is still priced).
+    pub id: Option<Cow<'a, str>>,
     pub country_code: Option<Cow<'a, str>>,
     pub party_id: Option<Cow<'a, str>>,
     pub start: Micros,
@@ -236,18 +237,25 @@ impl<'de> Deserialize<'de> for PriceShape {
     }
 }
 
-/// Read one CDR document.
+/// Read one CDR document, accepting with a warning what other pricers accept (see `Reading`).
 pub fn parse_cdr(json: &[u8]) -> Result<Cdr<'_>, InputError> {
+    parse_cdr_with(json, false)
+}
+
+/// As `parse_cdr`; `strict` refuses what `parse_cdr` reads with a warning.
+pub fn parse_cdr_with(json: &[u8], strict: bool) -> Result<Cdr<'_>, InputError> {
     let raw: RawCdr = serde_json::from_slice(json).map_err(|e| from_json_error(&e))?;
-    convert(raw)
+    convert(raw, strict)
 }
 
-fn time_field(v: &Option<Str>, field: &str) -> Result<Micros, InputError> {
+/// A required DateTime; `path` names it in a warning (the error names `field`, relative).
+fn time_field(reading: &mut Reading, v: &Option<Str>, field: &str, path: impl FnOnce() -> String) -> Result<Micros, InputError> {
     let s = v.as_ref().ok_or_else(|| InputError::new(field, "required field is missing"))?;
-    parse_datetime(s.as_str()).map_err(|m| InputError::new(field, m))
+    reading.datetime(s.as_str(), field, path)
 }
 
-fn convert(raw: RawCdr<'_>) -> Result<Cdr<'_>, InputError> {
+fn convert(raw: RawCdr<'_>, strict: bool) -> Result<Cdr<'_>, InputError> {
+    let mut reading = Reading::new(strict);
     let RawCdr { country_code, party_id, id, start_date_time, end_date_time, stop_date_time, cdr_location, location,
         currency, tariffs, charging_periods, total_cost, credit, auth_id, unknown, .. } = raw;
     let v211 = stop_date_time.is_some() || location.is_some() || auth_id.is_some() || total_cost == Some(PriceShape::Number);
@@ -259,12 +267,15 @@ fn convert(raw: RawCdr<'_>) -> Result<Cdr<'_>, InputError> {
         Version::V221
     };
     let mut warnings: Vec<String> = unknown.iter().map(|k| format!("unknown field {k:?}")).collect();
-    let id = id.ok_or_else(|| InputError::new("id", "required field is missing"))?.0;
-    let start = time_field(&start_date_time, "start_date_time")?;
+    if id.is_none() {
+        let error = InputError::new("id", "required field is missing");
+        reading.tolerate(&mut warnings, "", error, "priced without one (a batch names it by its line)")?;
+    }
+    let start = time_field(&mut reading, &start_date_time, "start_date_time", || "start_date_time".into())?;
     let end = if end_date_time.is_some() || stop_date_time.is_none() {
-        time_field(&end_date_time, "end_date_time")?
+        time_field(&mut reading, &end_date_time, "end_date_time", || "end_date_time".into())?
     } else {
-        time_field(&stop_date_time, "stop_date_time")?
+        time_field(&mut reading, &stop_date_time, "stop_date_time", || "stop_date_time".into())?
     };
     if end < start {
         return Err(InputError::new("end_date_time", "is before start_date_time"));
@@ -275,17 +286,18 @@ fn convert(raw: RawCdr<'_>) -> Result<Cdr<'_>, InputError> {
     }
     let mut periods = Vec::with_capacity(raw_periods.0.len());
     for (i, p) in raw_periods.0.into_iter().enumerate() {
-        periods.push(convert_period(p, &mut warnings, i).map_err(|e| e.within(&At("charging_periods", i).to_string()))?);
+        periods.push(convert_period(p, &mut reading, &mut warnings, i).map_err(|e| e.within(&At("charging_periods", i).to_string()))?);
     }
     let mut embedded = Vec::new();
     if let Some(ts) = tariffs {
         for (i, t) in ts.0.into_iter().enumerate() {
-            embedded.push(convert_tariff(t).map_err(|e| e.within(&format!("tariffs[{i}]")))?);
+            embedded.push(convert_tariff(t, strict).map_err(|e| e.within(&format!("tariffs[{i}]")))?);
         }
     }
+    reading.finish(&mut warnings);
     let time_zone = cdr_location.and_then(|l| l.time_zone).or(location.and_then(|l| l.time_zone)).map(|s| s.0);
     Ok(Cdr {
-        id,
+        id: id.map(|s| s.0),
         country_code: country_code.map(|s| s.0),
         party_id: party_id.map(|s| s.0),
         start,
@@ -300,13 +312,13 @@ fn convert(raw: RawCdr<'_>) -> Result<Cdr<'_>, InputError> {
     })
 }
 
-fn convert_period<'a>(p: RawPeriod<'a>, warnings: &mut Vec<String>, index: usize) -> Result<Period<'a>, InputError> {
+fn convert_period<'a>(p: RawPeriod<'a>, reading: &mut Reading, warnings: &mut Vec<String>, index: usize) -> Result<Period<'a>, InputError> {
     // Paths are built only when something is reported: this runs for every period of every CDR.
     let path = At("charging_periods", index);
     for k in &p.unknown {
         warnings.push(format!("{path}: unknown field {k:?}"));
     }
-    let start = time_field(&p.start_date_time, "start_date_time")?;
+    let start = time_field(reading, &p.start_date_time, "start_date_time", || format!("{path}.start_date_time"))?;
     let dims = p.dimensions.ok_or_else(|| InputError::new("dimensions", "required field is missing"))?;
     if dims.count == 0 {
         warnings.push(format!("{path}: no dimensions"));
@@ -350,6 +362,33 @@ mod tests {
         assert_eq!(c.version, Version::V211);
         assert_eq!(c.time_zone.as_deref(), Some("Europe/Amsterdam"));
         assert_eq!(c.end - c.start, 3_600_000_000);
+    }
+
+    #[test]
+    fn reads_a_cdr_without_id_and_unpadded_dates_with_warnings_or_refuses_them_when_strict() {
+        let doc = br#"{"start_date_time":"2025-8-13T21:07:50.029Z","end_date_time":"2025-8-13T23:00:00Z",
+            "charging_periods":[{"start_date_time":"2025-8-13T21:07:50.029Z","dimensions":[{"type":"ENERGY","volume":1}]},
+                                {"start_date_time":"2025-8-13T22:00:00Z","dimensions":[{"type":"ENERGY","volume":1}]}]}"#;
+        let c = parse_cdr(doc).unwrap();
+        assert_eq!(c.id, None);
+        assert_eq!(c.start, crate::datetime::parse_datetime("2025-08-13T21:07:50.029Z").unwrap());
+        assert_eq!(c.periods[1].start, crate::datetime::parse_datetime("2025-08-13T22:00:00Z").unwrap());
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0].starts_with("id: required field is missing; priced without one"), "{:?}", c.warnings);
+        // One warning for all four date-times, naming the first.
+        assert_eq!(
+            c.warnings[1],
+            r#"start_date_time: date-time "2025-8-13T21:07:50.029Z" lacks zero padding; read as 2025-08-13T21:07:50.029Z (3 more date-times like it)"#
+        );
+
+        assert_eq!(parse_cdr_with(doc, true).unwrap_err().field, "id");
+        let with_id = [&br#"{"id":"C","#[..], &doc[1..]].concat();
+        assert_eq!(parse_cdr_with(&with_id, true).unwrap_err().field, "start_date_time");
+        let padded_start = String::from_utf8(with_id).unwrap().replacen("2025-8-13T21:07:50.029Z", "2025-08-13T21:07:50.029Z", 1).replace("2025-8-13T23", "2025-08-13T23");
+        let e = parse_cdr_with(padded_start.as_bytes(), true).unwrap_err();
+        assert_eq!(e.field, "charging_periods[0].start_date_time");
+        let c = parse_cdr(padded_start.as_bytes()).unwrap();
+        assert!(c.warnings[0].starts_with(r#"charging_periods[0].start_date_time: date-time "2025-8-13T21:07:50.029Z" lacks zero padding"#), "{:?}", c.warnings);
     }
 
     #[test]

@@ -2,13 +2,13 @@
 
 use chrono::{NaiveDate, Weekday};
 use rust_decimal::Decimal;
-use serde::de::IgnoredAny;
+use serde::de::{Deserialize, Deserializer, Error as _, IgnoredAny};
+use serde_json::value::RawValue;
 
 use super::json::{Indexed, Str, ocpi_object};
-use super::{ReservationKind, TariffDimension, TariffType, Version, enum_error};
-use crate::datetime::parse_datetime;
+use super::{Reading, ReservationKind, TariffDimension, TariffType, Version, enum_error};
 use crate::error::{InputError, from_json_error};
-use crate::number::Num;
+use crate::number::{Num, parse_decimal};
 use crate::tariff::restrictions::weekday_bit;
 use crate::tariff::{Component, Element, PriceLimit, Restrictions, Tariff, TaxBasis};
 
@@ -21,8 +21,8 @@ ocpi_object! {
         "type" => tariff_type: Str<'a>,
         "tariff_alt_text" => alt_text: IgnoredAny,
         "tariff_alt_url" => alt_url: IgnoredAny,
-        "min_price" => min_price: RawPrice<'a>,
-        "max_price" => max_price: RawPrice<'a>,
+        "min_price" => min_price: RawLimit<'a>,
+        "max_price" => max_price: RawLimit<'a>,
         "elements" => elements: Indexed<RawElement<'a>>,
         "start_date_time" => start_date_time: Str<'a>,
         "end_date_time" => end_date_time: Str<'a>,
@@ -41,6 +41,30 @@ ocpi_object! {
         "before_taxes" => before_taxes: Num,
         "after_taxes" => after_taxes: Num,
         "taxes" => taxes: IgnoredAny,
+    }
+}
+
+/// `min_price` / `max_price` as written: a Price object, or a bare number (not OCPI, but found
+/// in the market and accepted by other pricers).
+pub enum RawLimit<'a> {
+    Price(RawPrice<'a>),
+    Number(Decimal),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawLimit<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&'de RawValue>::deserialize(d)?;
+        let text = raw.get();
+        if text.starts_with('{') {
+            // A nested error keeps its path (`excl_vat…`); its position is dropped by `ctx`. Read
+            // from bytes, not `from_str`: that would give the hot key reader of every document a
+            // second caller, and LTO stops inlining it (+3% instructions per CDR).
+            let price = serde_json::from_slice::<RawPrice<'de>>(text.as_bytes());
+            return price.map(RawLimit::Price).map_err(|e| D::Error::custom(e.to_string()));
+        }
+        parse_decimal(text)
+            .map(RawLimit::Number)
+            .map_err(|_| D::Error::custom(format_args!("expected a Price object {{excl_vat, incl_vat}}, found {text}")))
     }
 }
 
@@ -79,19 +103,20 @@ ocpi_object! {
     }
 }
 
-/// Parse one tariff object or an array of them.
-pub fn parse_tariffs(json: &[u8]) -> Result<Vec<Tariff>, InputError> {
+/// Parse one tariff object or an array of them; `strict` refuses what is otherwise read with a
+/// warning (see `Reading`).
+pub fn parse_tariffs(json: &[u8], strict: bool) -> Result<Vec<Tariff>, InputError> {
     let first = json.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         let raws: Indexed<RawTariff> = serde_json::from_slice(json).map_err(|e| from_json_error(&e))?;
         raws.0
             .into_iter()
             .enumerate()
-            .map(|(i, raw)| convert(raw).map_err(|e| e.within(&format!("[{i}]"))))
+            .map(|(i, raw)| convert(raw, strict).map_err(|e| e.within(&format!("[{i}]"))))
             .collect()
     } else {
         let raw: RawTariff = serde_json::from_slice(json).map_err(|e| from_json_error(&e))?;
-        Ok(vec![convert(raw)?])
+        Ok(vec![convert(raw, strict)?])
     }
 }
 
@@ -99,7 +124,8 @@ fn req<'s, T>(v: &'s Option<T>, field: &str) -> Result<&'s T, InputError> {
     v.as_ref().ok_or_else(|| InputError::new(field, "required field is missing"))
 }
 
-pub fn convert(raw: RawTariff) -> Result<Tariff, InputError> {
+pub fn convert(raw: RawTariff, strict: bool) -> Result<Tariff, InputError> {
+    let mut reading = Reading::new(strict);
     let version = if raw.tax_included.is_some() {
         Version::V230
     } else if raw.country_code.is_none() && raw.party_id.is_none() {
@@ -126,14 +152,15 @@ pub fn convert(raw: RawTariff) -> Result<Tariff, InputError> {
         })?),
     };
     let tax = match raw.tax_included.as_ref().map(|s| s.as_str()) {
-        None => TaxBasis::ExcludedUnknownIfAbsent,
+        None if version == Version::V211 => TaxBasis::ExcludedUnknownIfAbsent,
+        None => TaxBasis::ExcludedVatOptional,
         Some("NO") => TaxBasis::Excluded,
         Some("YES") => TaxBasis::Included,
         Some("N/A") => TaxBasis::NotApplicable,
         Some(other) => return Err(InputError::new("tax_included", enum_error("TaxIncluded", other, &["YES", "NO", "N/A"]))),
     };
-    let when = |v: &Option<Str>, field: &str| -> Result<Option<i64>, InputError> {
-        v.as_ref().map(|s| parse_datetime(s.as_str()).map_err(|m| InputError::new(field, m))).transpose()
+    let mut when = |v: &Option<Str>, field: &str| -> Result<Option<i64>, InputError> {
+        v.as_ref().map(|s| reading.datetime(s.as_str(), field, || field.to_string())).transpose()
     };
     let start = when(&raw.start_date_time, "start_date_time")?;
     let end = when(&raw.end_date_time, "end_date_time")?;
@@ -144,16 +171,19 @@ pub fn convert(raw: RawTariff) -> Result<Tariff, InputError> {
     let mut elements = Vec::with_capacity(raw_elements.0.len());
     for (i, el) in raw_elements.0.iter().enumerate() {
         let path = format!("elements[{i}]");
-        elements.push(convert_element(el, tax, &mut warnings, &path).map_err(|e| e.within(&path))?);
+        elements.push(convert_element(el, tax, &reading, &mut warnings, &path).map_err(|e| e.within(&path))?);
     }
+    let min_price = limit(&raw.min_price, "min_price", &reading, &mut warnings)?;
+    let max_price = limit(&raw.max_price, "max_price", &reading, &mut warnings)?;
+    reading.finish(&mut warnings);
     let mut t = Tariff {
         id,
         country_code: raw.country_code.as_ref().map(|s| s.as_str().to_string()),
         party_id: raw.party_id.as_ref().map(|s| s.as_str().to_string()),
         currency,
         tariff_type,
-        min_price: limit(&raw.min_price, "min_price")?,
-        max_price: limit(&raw.max_price, "max_price")?,
+        min_price,
+        max_price,
         start,
         end,
         elements,
@@ -165,15 +195,25 @@ pub fn convert(raw: RawTariff) -> Result<Tariff, InputError> {
     Ok(t)
 }
 
-fn limit(p: &Option<RawPrice>, field: &str) -> Result<Option<PriceLimit>, InputError> {
-    let Some(p) = p else { return Ok(None) };
+fn limit(p: &Option<RawLimit>, field: &str, reading: &Reading, warnings: &mut Vec<String>) -> Result<Option<PriceLimit>, InputError> {
+    let p = match p {
+        None => return Ok(None),
+        Some(RawLimit::Price(p)) => p,
+        Some(RawLimit::Number(n)) => {
+            // The bare number is the part every Price has: excl_vat (2.2.1), before_taxes (2.3.0),
+            // as 2.1.1 money numbers are amounts excl. VAT.
+            let error = InputError::new(field, format!("expected a Price object {{excl_vat, incl_vat}}, found the bare number {n}"));
+            reading.tolerate(warnings, "", error, "read as excl_vat (incl_vat not given)")?;
+            return Ok(Some(PriceLimit { excl: *n, incl: None }));
+        }
+    };
     let excl = p.excl_vat.or(p.before_taxes).ok_or_else(|| {
         InputError::new(field, "needs excl_vat (2.2.1) or before_taxes (2.3.0)")
     })?;
     Ok(Some(PriceLimit { excl: excl.0, incl: p.incl_vat.or(p.after_taxes).map(|n| n.0) }))
 }
 
-fn convert_element(el: &RawElement, tax: TaxBasis, warnings: &mut Vec<String>, path: &str) -> Result<Element, InputError> {
+fn convert_element(el: &RawElement, tax: TaxBasis, reading: &Reading, warnings: &mut Vec<String>, path: &str) -> Result<Element, InputError> {
     for k in &el.unknown {
         warnings.push(format!("{path}: unknown field {k:?}"));
     }
@@ -191,7 +231,8 @@ fn convert_element(el: &RawElement, tax: TaxBasis, warnings: &mut Vec<String>, p
         for k in &c.unknown {
             warnings.push(format!("{path}.{cpath}: unknown field {k:?}"));
         }
-        let comp = convert_component(c, tax, warnings, &format!("{path}.{cpath}")).map_err(|e| e.within(&cpath))?;
+        let full = format!("{path}.{cpath}");
+        let Some(comp) = convert_component(c, i, tax, reading, warnings, &full).map_err(|e| e.within(&cpath))? else { continue };
         if restrictions.reservation.is_some() && !matches!(comp.dimension, TariffDimension::Flat | TariffDimension::Time) {
             warnings.push(format!(
                 "{path}.{cpath}: a reservation element may only hold FLAT and TIME components; {} is ignored there",
@@ -203,11 +244,21 @@ fn convert_element(el: &RawElement, tax: TaxBasis, warnings: &mut Vec<String>, p
     Ok(Element { components, restrictions })
 }
 
-fn convert_component(c: &RawComponent, tax: TaxBasis, warnings: &mut Vec<String>, path: &str) -> Result<Component, InputError> {
+/// A price component; `None` for one of a dimension OCPI does not define (read leniently).
+fn convert_component(
+    c: &RawComponent,
+    position: usize,
+    tax: TaxBasis,
+    reading: &Reading,
+    warnings: &mut Vec<String>,
+    path: &str,
+) -> Result<Option<Component>, InputError> {
     let dim_text = req(&c.dimension, "type")?.as_str();
-    let dimension = TariffDimension::parse(dim_text).ok_or_else(|| {
-        InputError::new("type", enum_error("TariffDimensionType", dim_text, &["ENERGY", "FLAT", "PARKING_TIME", "TIME"]))
-    })?;
+    let Some(dimension) = TariffDimension::parse(dim_text) else {
+        let error = InputError::new("type", enum_error("TariffDimensionType", dim_text, &["ENERGY", "FLAT", "PARKING_TIME", "TIME"]));
+        reading.tolerate(warnings, path, error, "this price component is ignored")?;
+        return Ok(None);
+    };
     let price = req(&c.price, "price")?.0;
     if price.is_sign_negative() && !price.is_zero() {
         warnings.push(format!("{path}: negative price {price}"));
@@ -235,7 +286,8 @@ fn convert_component(c: &RawComponent, tax: TaxBasis, warnings: &mut Vec<String>
             }
         }
     };
-    Ok(Component { dimension, price, vat, step_size, tax })
+    let position = u16::try_from(position).map_err(|_| InputError::new("", "more than 65535 price components"))?;
+    Ok(Some(Component { dimension, price, vat, step_size, tax, position }))
 }
 
 fn convert_restrictions(r: &RawRestrictions, warnings: &mut Vec<String>, path: &str) -> Result<Restrictions, InputError> {
@@ -330,6 +382,7 @@ fn parse_weekday(s: &str) -> Option<Weekday> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datetime::parse_datetime;
     use crate::testutil::d;
 
     #[test]
@@ -339,7 +392,7 @@ mod tests {
                          "restrictions":{"max_current":32.00}},
                         {"price_components":[{"type":"PARKING_TIME","price":5.0,"vat":10,"step_size":300}],
                          "restrictions":{"start_time":"09:00","end_time":"18:00","day_of_week":["MONDAY","FRIDAY"]}}],
-            "last_updated":"2018-12-17T17:15:01Z","surprise":1}"#)
+            "last_updated":"2018-12-17T17:15:01Z","surprise":1}"#, false)
             .unwrap()[0];
         assert_eq!(t.version, Version::V221);
         assert_eq!(t.elements[0].components[0].price, d("1.00"));
@@ -353,31 +406,68 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let err = parse_tariffs(br#"[{"id":"A","currency":"EUR","elements":[{"price_components":[{"type":"ENERGY","price":0.2,"step_size":1}]}]},
-            {"id":"B","currency":"EUR","elements":[{"price_components":[{"type":"ENERGY","price":"abc","step_size":1}]}]}]"#)
+            {"id":"B","currency":"EUR","elements":[{"price_components":[{"type":"ENERGY","price":"abc","step_size":1}]}]}]"#, true)
             .unwrap_err();
         assert_eq!(err.field, "[1].elements[0].price_components[0].price");
         assert!(err.message.contains("expected a number"), "{err}");
 
-        let err = parse_tariffs(br#"{"id":"A","currency":"EUR","elements":[{"price_components":[{"type":"KWH","price":0.2,"step_size":1}]}]}"#).unwrap_err();
+        let err = parse_tariffs(br#"{"id":"A","currency":"EUR","elements":[{"price_components":[{"type":"KWH","price":0.2,"step_size":1}]}]}"#, true).unwrap_err();
         assert_eq!(err.field, "elements[0].price_components[0].type");
 
         let err = parse_tariffs(br#"{"id":"A","currency":"EUR","elements":[{"price_components":[{"type":"TIME","price":1,"step_size":1}],
-            "restrictions":{"start_time":"24:00"}}]}"#).unwrap_err();
+            "restrictions":{"start_time":"24:00"}}]}"#, true).unwrap_err();
         assert_eq!(err.field, "elements[0].restrictions.start_time");
 
-        let err = parse_tariffs(br#"{"id":"A","currency":"EUR","elements":[]}"#).unwrap_err();
+        let err = parse_tariffs(br#"{"id":"A","currency":"EUR","elements":[]}"#, true).unwrap_err();
         assert_eq!(err.field, "elements");
-        let err = parse_tariffs(br#"{"id":"A","currency":"EUR""#).unwrap_err();
+        let err = parse_tariffs(br#"{"id":"A","currency":"EUR""#, true).unwrap_err();
         assert!(err.message.starts_with("invalid JSON"), "{err}");
+    }
+
+    #[test]
+    fn reads_what_other_pricers_accept_with_a_warning_and_refuses_it_when_strict() {
+        let doc = br#"{"id":"A","currency":"EUR","min_price":0.5,"max_price":{"excl_vat":9,"incl_vat":10.5},
+            "start_date_time":"2025-8-1T0:00:00Z",
+            "elements":[{"price_components":[{"type":"CO2","price":1,"step_size":1},{"type":"ENERGY","price":0.2,"step_size":1}]},
+                        {"price_components":[{"type":"PARKING_BLOCK","price":1,"step_size":1}]}]}"#;
+        let t = &parse_tariffs(doc, false).unwrap()[0];
+        assert_eq!(t.min_price, Some(PriceLimit { excl: d("0.5"), incl: None }));
+        assert_eq!(t.max_price, Some(PriceLimit { excl: d("9"), incl: Some(d("10.5")) }));
+        assert_eq!(t.start, parse_datetime("2025-08-01T00:00:00Z").ok());
+        // The unknown component is left out, the others keep their document position.
+        assert_eq!(t.elements[0].components.len(), 1);
+        assert_eq!(t.elements[0].components[0].position, 1);
+        assert!(t.elements[1].components.is_empty());
+        assert_eq!(t.compiled.candidates[0], vec![(0, 0)]);
+        let has = |s: &str| t.warnings.iter().any(|w| w.contains(s));
+        assert!(has("min_price: expected a Price object {excl_vat, incl_vat}, found the bare number 0.5; read as excl_vat"), "{:?}", t.warnings);
+        assert!(has("elements[0].price_components[0].type: unknown TariffDimensionType \"CO2\""), "{:?}", t.warnings);
+        assert!(has("elements[1].price_components[0].type: unknown TariffDimensionType \"PARKING_BLOCK\""), "{:?}", t.warnings);
+        assert!(has(r#"start_date_time: date-time "2025-8-1T0:00:00Z" lacks zero padding; read as 2025-08-01T00:00:00Z"#), "{:?}", t.warnings);
+
+        let err = parse_tariffs(doc, true).unwrap_err();
+        assert_eq!(err.field, "start_date_time");
+        let padded = std::str::from_utf8(doc).unwrap().replace("2025-8-1T0:00:00Z", "2025-08-01T00:00:00Z");
+        let err = parse_tariffs(padded.as_bytes(), true).unwrap_err();
+        assert_eq!(err.field, "elements[0].price_components[0].type");
+        let err = parse_tariffs(br#"{"id":"A","currency":"EUR","max_price":7,"elements":[{"price_components":[{"type":"TIME","price":1,"step_size":1}]}]}"#, true).unwrap_err();
+        assert_eq!((err.field.as_str(), err.message.as_str()), ("max_price", "expected a Price object {excl_vat, incl_vat}, found the bare number 7"));
+        // Neither reading accepts a limit that is no number at all, or a bad number inside a Price.
+        for (doc, field) in [
+            (&br#"{"id":"A","currency":"EUR","min_price":"cheap","elements":[{"price_components":[{"type":"TIME","price":1,"step_size":1}]}]}"#[..], "min_price"),
+            (&br#"{"id":"A","currency":"EUR","min_price":{"excl_vat":"x"},"elements":[{"price_components":[{"type":"TIME","price":1,"step_size":1}]}]}"#[..], "min_price.excl_vat"),
+        ] {
+            assert_eq!(parse_tariffs(doc, false).unwrap_err().field, field);
+        }
     }
 
     #[test]
     fn detects_versions() {
         let t = &parse_tariffs(br#"{"id":"12","currency":"CAD","country_code":"CA","party_id":"FLO","tax_included":"YES",
-            "elements":[{"price_components":[{"type":"TIME","price":2.10,"step_size":1}]}],"last_updated":"2024-01-01T00:00:00Z"}"#).unwrap()[0];
+            "elements":[{"price_components":[{"type":"TIME","price":2.10,"step_size":1}]}],"last_updated":"2024-01-01T00:00:00Z"}"#, false).unwrap()[0];
         assert_eq!(t.version, Version::V230);
         assert_eq!(t.elements[0].components[0].tax, TaxBasis::Included);
-        let t = &parse_tariffs(br#"{"id":"12","currency":"EUR","elements":[{"price_components":[{"type":"TIME","price":2,"step_size":1}]}]}"#).unwrap()[0];
+        let t = &parse_tariffs(br#"{"id":"12","currency":"EUR","elements":[{"price_components":[{"type":"TIME","price":2,"step_size":1}]}]}"#, false).unwrap()[0];
         assert_eq!(t.version, Version::V211);
     }
 }

@@ -2,6 +2,7 @@
 
 use rust_decimal::Decimal;
 
+use super::MissingVat;
 use crate::money::Money;
 use crate::tariff::{Component, ComponentRef, TaxBasis};
 
@@ -50,6 +51,8 @@ pub struct Line {
     pub unit_price: Decimal,
     pub vat: Option<Decimal>,
     pub step_size: u32,
+    /// The component's index in its element's `price_components` in the tariff document.
+    pub position: u16,
 }
 
 const SECS_PER_HOUR: Decimal = Decimal::from_parts(3600, 0, 0, false, 0);
@@ -59,19 +62,21 @@ const PERCENT: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
 
 impl Line {
     pub fn new(piece: usize, kind: LineKind, tariff: usize, component: ComponentRef, volume: Decimal) -> Self {
-        Self { piece, kind, tariff, component, volume, billed: volume, cost: Money::ZERO, unit_price: Decimal::ZERO, vat: None, step_size: 0 }
+        Self { piece, kind, tariff, component, volume, billed: volume, cost: Money::ZERO, unit_price: Decimal::ZERO, vat: None, step_size: 0, position: 0 }
     }
 
     /// Cost of the billed volume at the component's price, with its tax (digest §4.6).
-    pub fn price_with(&mut self, c: &Component) {
+    pub fn price_with(&mut self, c: &Component, missing_vat: MissingVat) {
         self.unit_price = c.price;
         self.vat = c.vat;
         self.step_size = c.step_size;
+        self.position = c.position;
         let gross = if self.kind.is_time() { self.billed * c.price / SECS_PER_HOUR } else { self.billed * c.price };
         self.cost = match (c.tax, c.vat) {
             (TaxBasis::NotApplicable, _) | (TaxBasis::Excluded | TaxBasis::Included, None) => Money::excl_only(gross, false),
+            (TaxBasis::ExcludedVatOptional, None) => Money::excl_only(gross, missing_vat == MissingVat::Unknown && !gross.is_zero()),
             (TaxBasis::ExcludedUnknownIfAbsent, None) => Money::excl_only(gross, !gross.is_zero()),
-            (TaxBasis::Excluded | TaxBasis::ExcludedUnknownIfAbsent, Some(vat)) => Money::with_tax(gross, vat, gross * vat * PERCENT),
+            (TaxBasis::Excluded | TaxBasis::ExcludedVatOptional | TaxBasis::ExcludedUnknownIfAbsent, Some(vat)) => Money::with_tax(gross, vat, gross * vat * PERCENT),
             (TaxBasis::Included, Some(vat)) => {
                 let excl = gross * HUNDRED / (HUNDRED + vat);
                 Money::with_tax(excl, vat, gross - excl)

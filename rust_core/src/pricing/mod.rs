@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 pub use lines::{Line, LineKind};
-pub use options::{PricingOptions, SplitMode};
+pub use options::{MissingVat, PricingOptions, SplitMode};
 pub use pieces::Piece;
 
 use crate::datetime::Micros;
@@ -29,7 +29,10 @@ use crate::model::{ReservationKind, TariffDimension};
 /// The priced CDR: every `total_*` of an OCPI CDR, the lines behind them, and warnings.
 #[derive(Debug, Clone)]
 pub struct PricedCdr {
-    pub id: String,
+    /// The CDR's `id`; absent only when it had none (read leniently).
+    pub id: Option<String>,
+    /// The record's line in a batch, given when it has no `id` to be named by.
+    pub line: Option<usize>,
     pub country_code: Option<String>,
     pub party_id: Option<String>,
     pub currency: String,
@@ -155,7 +158,7 @@ pub fn price(cdr: &Cdr, set: Option<&TariffSet>, opts: &PricingOptions) -> Resul
     let mut total_reservation_cost = Money::ZERO;
     let mut total_fixed_cost = Money::ZERO;
     for line in &mut lines {
-        line.price_with(tariffs[line.tariff].component(line.component));
+        line.price_with(tariffs[line.tariff].component(line.component), opts.missing_vat);
         let bucket = match line.kind {
             LineKind::Energy => &mut total_energy_cost,
             LineKind::Time => &mut total_time_cost,
@@ -187,7 +190,8 @@ pub fn price(cdr: &Cdr, set: Option<&TariffSet>, opts: &PricingOptions) -> Resul
     let sign = |m: Money| if credit { m.negated() } else { m };
     let currency = session_tariff.currency.clone();
     Ok(PricedCdr {
-        id: cdr.id.to_string(),
+        id: cdr.id.as_deref().map(str::to_string),
+        line: None,
         country_code: cdr.country_code.as_deref().map(str::to_string),
         party_id: cdr.party_id.as_deref().map(str::to_string),
         currency,

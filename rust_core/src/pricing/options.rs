@@ -16,6 +16,18 @@ pub enum SplitMode {
     PeriodStart,
 }
 
+/// What a 2.2.1 price component without `vat` means (digest §4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingVat {
+    /// No VAT applies: its amount incl. VAT equals the amount excl. VAT. This is how 2.3.0 words
+    /// it, how real CDRs carry it and how other pricers read it.
+    #[default]
+    NoVat,
+    /// The VAT is not known: every total the component adds to has no `incl_vat` (the reading
+    /// of a 2.2.1 example that was later removed).
+    Unknown,
+}
+
 #[derive(Debug, Clone)]
 pub struct PricingOptions {
     /// Location time zone used when the CDR carries none (digest §4.4, A-12).
@@ -28,10 +40,23 @@ pub struct PricingOptions {
     pub breakdown: bool,
     /// Write the result in this version's shape (default: the CDR's own).
     pub version: Option<Version>,
+    /// Refuse input that is otherwise read with a warning: a tariff dimension OCPI does not
+    /// define, a bare-number min/max price, a date-time without zero padding, a CDR without id.
+    pub strict: bool,
+    pub missing_vat: MissingVat,
 }
 
 impl Default for PricingOptions {
     fn default() -> Self {
-        Self { time_zone: None, split: SplitMode::default(), rounding: Rounding::default(), tariff_type: None, breakdown: true, version: None }
+        Self {
+            time_zone: None,
+            split: SplitMode::default(),
+            rounding: Rounding::default(),
+            tariff_type: None,
+            breakdown: true,
+            version: None,
+            strict: false,
+            missing_vat: MissingVat::default(),
+        }
     }
 }

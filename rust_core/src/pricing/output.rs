@@ -16,17 +16,26 @@ const HOURS_ROUNDING: Rounding = Rounding { decimals: 6, mode: crate::money::Rou
 
 pub fn write_result(p: &PricedCdr, opts: &PricingOptions, out: &mut String) {
     let r = opts.rounding;
-    out.push_str("{\"id\":");
-    write_str(out, &p.id);
+    out.push('{');
+    if let Some(id) = &p.id {
+        out.push_str("\"id\":");
+        write_str(out, id);
+        out.push(',');
+    }
+    if let Some(n) = p.line {
+        let _ = write!(out, "\"line\":{n},");
+    }
     if let Some(cc) = &p.country_code {
-        out.push_str(",\"country_code\":");
+        out.push_str("\"country_code\":");
         write_str(out, cc);
+        out.push(',');
     }
     if let Some(pid) = &p.party_id {
-        out.push_str(",\"party_id\":");
+        out.push_str("\"party_id\":");
         write_str(out, pid);
+        out.push(',');
     }
-    out.push_str(",\"version\":\"");
+    out.push_str("\"version\":\"");
     out.push_str(p.version.as_str());
     out.push_str("\",\"currency\":");
     write_str(out, &p.currency);
@@ -103,7 +112,7 @@ fn write_breakdown(p: &PricedCdr, r: Rounding, out: &mut String) {
                 "{{\"type\":\"{}\",\"element_index\":{},\"component_index\":{},\"price\":{},",
                 line.kind.dimension_name(),
                 line.component.0,
-                line.component.1,
+                line.position,
                 line.unit_price.normalize()
             );
             if let Some(v) = line.vat {

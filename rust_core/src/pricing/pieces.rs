@@ -43,9 +43,12 @@ fn is_reservation(v: &Volumes) -> bool {
 
 /// Seconds of a time dimension: the period's own duration when the volume is that duration in
 /// hours (pure charging or parking), else the volume in seconds rounded to whole seconds.
+/// The duration only sharpens a stated volume: a stated 0 stays 0, however short the period
+/// (§4.5 S1/S3 round the priced volume; a period's length is no volume of its own).
 fn seconds(volume: Option<Decimal>, others_zero: bool, duration: Decimal) -> Decimal {
     match volume {
         None => Decimal::ZERO,
+        Some(h) if h.is_zero() => Decimal::ZERO,
         Some(h) => {
             let s = h * SECS_PER_HOUR;
             if others_zero && (s - duration).abs() <= HOURS_MATCH_SECS {

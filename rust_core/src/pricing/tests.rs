@@ -3,7 +3,7 @@
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
-use super::{PricedCdr, PricingOptions, SplitMode, price};
+use super::{MissingVat, PricedCdr, PricingOptions, SplitMode, price};
 use crate::model::cdr::parse_cdr;
 use crate::tariff::TariffSet;
 use crate::testutil::d;
@@ -27,6 +27,16 @@ fn run(cdr_json: &str, tariffs: &[String], opts: &PricingOptions) -> PricedCdr {
 
 fn ams() -> PricingOptions {
     PricingOptions { time_zone: Some(Tz::Europe__Amsterdam), ..Default::default() }
+}
+
+/// A tariff of one unrestricted element with these price components.
+fn unrestricted(components: &str) -> String {
+    tariff(&format!(r#"{{"price_components":[{components}]}}"#), "")
+}
+
+/// A CDR of one hour's charging with `kwh`.
+fn one_hour(kwh: u32) -> String {
+    cdr("2025-06-02T10:00:00Z", "2025-06-02T11:00:00Z", &[("2025-06-02T10:00:00Z", &E(&kwh.to_string(), "1"))], "")
 }
 
 const E: fn(&str, &str) -> String = |kwh, h| format!(r#"{{"type":"ENERGY","volume":{kwh}}},{{"type":"TIME","volume":{h}}}"#);
@@ -110,17 +120,68 @@ fn one_session_flat_and_a_warning_when_another_becomes_active() {
 }
 
 #[test]
-fn incl_vat_is_absent_when_a_priced_component_has_no_vat() {
-    let t = tariff(
-        r#"{"price_components":[{"type":"ENERGY","price":0.25,"vat":21,"step_size":1},{"type":"TIME","price":1,"step_size":1}]}"#,
-        "",
-    );
-    let c = cdr("2025-06-02T10:00:00Z", "2025-06-02T11:00:00Z", &[("2025-06-02T10:00:00Z", &E("4", "1"))], "");
-    let p = run(&c, &[t], &ams());
+fn a_component_without_vat_means_no_vat_unless_the_option_says_unknown() {
+    // §4.6 (revised): absent vat = no VAT applies, incl = excl; MissingVat::Unknown keeps the
+    // older reading (incl left out wherever such a component priced something).
+    let t = unrestricted(r#"{"type":"ENERGY","price":0.25,"vat":21,"step_size":1},{"type":"TIME","price":1,"step_size":1}"#);
+    let c = one_hour(4);
+    let p = run(&c, std::slice::from_ref(&t), &ams());
+    assert_eq!(p.total_energy_cost.incl(), Some(d("1.21")));
+    assert_eq!(p.total_time_cost.incl(), Some(d("1")));
+    assert_eq!(p.total_cost.incl(), Some(d("2.21")));
+    assert_eq!(p.total_cost.excl, d("2"));
+
+    let p = run(&c, std::slice::from_ref(&t), &PricingOptions { missing_vat: MissingVat::Unknown, ..ams() });
     assert_eq!(p.total_energy_cost.incl(), Some(d("1.21")));
     assert_eq!(p.total_time_cost.incl(), None);
     assert_eq!(p.total_cost.incl(), None);
     assert_eq!(p.total_cost.excl, d("2"));
+
+    // A 2.1.1 tariff (no country_code/party_id) has no vat field at all: VAT unknown either way (§7).
+    let v211 = t.replace(r#""country_code":"NL","party_id":"EXA","#, "");
+    let p = run(&c, &[v211], &ams());
+    assert_eq!(p.total_time_cost.incl(), None);
+    assert_eq!(p.total_energy_cost.incl(), Some(d("1.21")));
+}
+
+#[test]
+fn a_stated_time_volume_of_zero_is_never_billed_through_the_period_length() {
+    // §4.5 S1/S3: step_size rounds the priced volume up. A 150 ms period stating TIME 0 has
+    // no charging time, so there is nothing to round (it used to bill one 60 s step).
+    let t = tariff(r#"{"price_components":[{"type":"TIME","price":6,"step_size":60}]}"#, "");
+    let alone = cdr("2025-06-02T10:00:00Z", "2025-06-02T10:00:00.150Z", &[("2025-06-02T10:00:00Z", r#"{"type":"TIME","volume":0}"#)], "");
+    let p = run(&alone, std::slice::from_ref(&t), &ams());
+    assert_eq!(p.total_time_cost.excl, Decimal::ZERO);
+    assert!(p.lines.is_empty(), "{:?}", p.lines);
+
+    // After 10 min of charging (an exact number of steps) the 150 ms tail adds no step either.
+    let after = cdr(
+        "2025-06-02T10:00:00Z",
+        "2025-06-02T10:10:00.150Z",
+        &[("2025-06-02T10:00:00Z", r#"{"type":"TIME","volume":0.16666667}"#), ("2025-06-02T10:10:00Z", r#"{"type":"TIME","volume":0}"#)],
+        "",
+    );
+    let p = run(&after, std::slice::from_ref(&t), &ams());
+    assert_eq!(p.total_time_cost.excl, d("1")); // 600 s x 6/h, not 660 s
+    // A non-zero volume in a short period is still billed by its step.
+    let short = cdr("2025-06-02T10:00:00Z", "2025-06-02T10:00:00.150Z", &[("2025-06-02T10:00:00Z", r#"{"type":"TIME","volume":0.00004}"#)], "");
+    assert_eq!(run(&short, &[t], &ams()).total_time_cost.excl, d("0.1"));
+}
+
+#[test]
+fn a_component_of_an_unknown_dimension_is_ignored_and_the_breakdown_keeps_document_positions() {
+    let t = unrestricted(r#"{"type":"CO2","price":9,"step_size":1},{"type":"ENERGY","price":0.5,"vat":10,"step_size":1}"#);
+    let c = one_hour(4);
+    let p = run(&c, std::slice::from_ref(&t), &ams());
+    assert_eq!(p.total_cost.excl, d("2"));
+    assert_eq!(p.lines[0].position, 1);
+    assert!(p.warnings.iter().any(|w| w.contains("elements[0].price_components[0].type") && w.contains("ignored")), "{:?}", p.warnings);
+    let mut out = String::new();
+    super::output::write_result(&p, &ams(), &mut out);
+    assert!(out.contains(r#""element_index":0,"component_index":1"#), "{out}");
+    // Strict: refused as before.
+    let e = TariffSet::from_json_with(t.as_bytes(), true).unwrap_err();
+    assert_eq!(e.field, "elements[0].price_components[0].type");
 }
 
 #[test]

@@ -15,7 +15,11 @@ use crate::model::{ReservationKind, TariffDimension, TariffType, Version};
 /// How a component's `price` relates to tax (2.3.0 `tax_included`; 2.2.1 prices exclude VAT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaxBasis {
-    /// 2.2.1 / 2.1.1: price excludes VAT; an absent `vat` means the tax is not known (§4.6).
+    /// 2.2.1: price excludes VAT; an absent `vat` is read as the option
+    /// `PricingOptions::missing_vat` says (no VAT, or not known; §4.6).
+    ExcludedVatOptional,
+    /// 2.1.1: price excludes VAT, and the version has no `vat` field (§7): without one the
+    /// VAT is not known, whatever the option.
     ExcludedUnknownIfAbsent,
     /// 2.3.0 `tax_included: NO`: price excludes tax; absent `vat` = no tax applies.
     Excluded,
@@ -33,6 +37,9 @@ pub struct Component {
     pub vat: Option<Decimal>,
     pub step_size: u32,
     pub tax: TaxBasis,
+    /// Index in the element's `price_components` as the document lists them (a component of a
+    /// dimension OCPI does not define is left out of `components`, not of the count).
+    pub position: u16,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -21,9 +21,16 @@ impl TariffSet {
         Self { tariffs, by_id }
     }
 
-    /// Read one tariff object or a JSON array of them.
+    /// Read one tariff object or a JSON array of them, accepting with a warning what other
+    /// pricers accept (a dimension OCPI does not define, a bare-number min/max price, a
+    /// date-time without zero padding).
     pub fn from_json(json: &[u8]) -> Result<Self, InputError> {
-        crate::model::tariff::parse_tariffs(json).map(Self::new)
+        Self::from_json_with(json, false)
+    }
+
+    /// As `from_json`; `strict` refuses what `from_json` reads with a warning.
+    pub fn from_json_with(json: &[u8], strict: bool) -> Result<Self, InputError> {
+        crate::model::tariff::parse_tariffs(json, strict).map(Self::new)
     }
 
     pub fn len(&self) -> usize {
