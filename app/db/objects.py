@@ -152,9 +152,10 @@ async def analyze(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable) -
 
 
 async def find_own(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, object_id: str,
-                   owner: tuple[str, str] | None = None, token_type: str | None = None) -> Stored | None:
+                   owner: tuple[str, str] | None = None, token_type: str | None = None,
+                   for_update: bool = False) -> Stored | None:
     """One of our own objects by id alone (a Sender URL has no country/party), optionally of one owner;
-    tokens also by type."""
+    tokens also by type. `for_update` locks the row until the transaction ends (read-modify-write)."""
     args: list[object] = [object_id.upper()]
     where = "peer_id IS NULL AND id = $1"
     if owner is not None:
@@ -164,7 +165,7 @@ async def find_own(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, 
         args.append(token_type.upper())
         where += f" AND type = ${len(args)}"
     row = await conn.fetchrow(f"SELECT data::text AS data, last_updated, peer_id FROM {table.name} WHERE {where} "
-                              "ORDER BY seq LIMIT 1", *args)
+                              "ORDER BY seq LIMIT 1" + (" FOR UPDATE" if for_update else ""), *args)
     return None if row is None else Stored(row["data"], row["last_updated"], row["peer_id"])
 
 

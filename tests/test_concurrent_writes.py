@@ -1,0 +1,116 @@
+"""Our own writes never lose each other (issue 7 §4): concurrent EVSE status changes to one Location, from one
+process and from parallel CLI processes, all survive, and the outbox tells peers exactly what is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.db import peers
+from app.db.pool import create_pool
+from app.modules.owned import set_evse_status
+from tests.service import CLI, Instance, run
+
+DEMO = Path(__file__).parent.parent / "app" / "demo" / "data"
+LOCATION = "MANY-EVSES"
+N = 50
+
+
+def _location(n_evses: int) -> dict[str, Any]:
+    base = json.loads((DEMO / "locations.json").read_text())[0]
+    loc = copy.deepcopy(base)
+    loc["id"] = LOCATION
+    loc["evses"] = []
+    for i in range(1, n_evses + 1):
+        evse = copy.deepcopy(base["evses"][0])
+        evse.update(uid=f"E{i}", evse_id=f"NL*EXA*E{i}", status="AVAILABLE")
+        loc["evses"].append(evse)
+    return loc
+
+
+@pytest.fixture()
+def cpo(pg_admin_dsn: str, tmp_path: Path) -> Iterator[Instance]:
+    """Our CPO with one Location of N EVSEs and a registered eMSP peer that receives Location pushes (nothing
+    delivers them here: the outbox keeps what the peer would be told)."""
+    inst = Instance(pg_admin_dsn, tmp_path, "writes")
+    try:
+        inst.cli("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging")
+        (tmp_path / "loc.json").write_text(json.dumps([_location(N)]))
+        inst.cli("import", "locations", str(tmp_path / "loc.json"), "--no-progress")
+
+        async def register() -> None:
+            conn = await asyncpg.connect(inst.dsn)
+            try:
+                async with conn.transaction():
+                    peer_id, _ = await peers.invite(conn, inst.vault, "msp")
+                    await peers.save_registration(
+                        conn, inst.vault, peer_id, token_out="t", versions_url="", version="2.2.1",
+                        endpoints=[{"identifier": "locations", "role": "RECEIVER", "url": "http://127.0.0.1:9/loc"}],
+                        parties=[(peers.PeerParty("NL", "MSP", "EMSP"), {"name": "MSP"})])
+            finally:
+                await conn.close()
+
+        run(register())
+        yield inst
+    finally:
+        inst.drop()
+
+
+def _stored_evses(inst: Instance) -> dict[str, dict[str, Any]]:
+    doc = json.loads(inst.query("SELECT data::text AS d FROM locations WHERE id = $1 AND peer_id IS NULL", LOCATION)[0]["d"])
+    return {e["uid"]: e for e in doc["evses"]}
+
+
+def _told(inst: Instance) -> dict[str, dict[str, Any]]:
+    """What the peer is told, replayed in outbox order: each EVSE's fields after the PATCHes queued for it."""
+    told: dict[str, dict[str, Any]] = {}
+    for row in inst.query("SELECT method, path, body FROM outbox ORDER BY id"):
+        assert row["method"] == "PATCH"
+        uid = row["path"].rsplit("/", 1)[1]
+        told.setdefault(uid, {}).update(json.loads(row["body"]))
+    return told
+
+
+def test_concurrent_status_changes_to_one_location_all_survive(cpo: Instance) -> None:
+    async def change_all() -> list[int]:
+        pool = await create_pool(cpo.dsn, 2, 10)
+        try:
+            return list(await asyncio.gather(*(set_evse_status(pool, LOCATION, f"E{i}", "OUTOFORDER")
+                                               for i in range(1, N + 1))))
+        finally:
+            await pool.close()
+
+    assert run(change_all()) == [1] * N  # each change queued one push (to the one eMSP)
+    stored = _stored_evses(cpo)
+    assert [uid for uid, e in stored.items() if e["status"] != "OUTOFORDER"] == []
+    # The stored Location is what the peer was told, EVSE by EVSE, and its last_updated is the latest change.
+    told = _told(cpo)
+    assert len(told) == N
+    for uid, fields in told.items():
+        assert {k: stored[uid][k] for k in fields} == fields
+    doc = json.loads(cpo.query("SELECT data::text AS d FROM locations WHERE id = $1", LOCATION)[0]["d"])
+    assert doc["last_updated"] == max(e["last_updated"] for e in told.values())
+    # Stamps follow the order in which the changes were stored (the lock is taken before the stamp).
+    stamps = [json.loads(r["body"])["last_updated"] for r in cpo.query("SELECT body FROM outbox ORDER BY id")]
+    assert stamps == sorted(stamps)
+
+
+def test_parallel_evse_status_processes_all_survive(cpo: Instance) -> None:
+    procs = [subprocess.Popen([*CLI, "evse-status", LOCATION, f"E{i}", "RESERVED"], env=cpo.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(1, 11)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 10, errors
+    stored = _stored_evses(cpo)
+    assert [uid for uid in (f"E{i}" for i in range(1, 11)) if stored[uid]["status"] != "RESERVED"] == []
+    told = _told(cpo)
+    assert sorted(told) == sorted(f"E{i}" for i in range(1, 11))
+    for uid, fields in told.items():
+        assert {k: stored[uid][k] for k in fields} == fields
