@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -34,7 +35,9 @@ async def ensure_database(admin_dsn: str, database: str) -> str:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if not exists:
             # Identifiers cannot be parameters; quote it as PostgreSQL does.
-            await conn.execute(f'CREATE DATABASE "{database.replace(chr(34), chr(34) * 2)}"')
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                # Another process (a CLI command beside `serve`) created it since the check.
+                await conn.execute(f'CREATE DATABASE "{database.replace(chr(34), chr(34) * 2)}"')
     finally:
         await conn.close()
     return with_database(admin_dsn, database)
