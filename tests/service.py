@@ -116,6 +116,26 @@ class Instance:
 
         return str(run(go()))
 
+    def unreachable_receiver(self, label: str, party: tuple[str, str, str], module: str = "locations") -> int:
+        """A registered peer whose `module` Receiver is a closed loopback port: pushes to it are queued, and
+        each attempt fails (which shows when a dispatcher picked it up). Returns its id."""
+        from app.db import peers
+
+        async def go() -> int:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                async with conn.transaction():
+                    peer_id, _ = await peers.invite(conn, self.vault, label)
+                    await peers.save_registration(
+                        conn, self.vault, peer_id, token_out="t", versions_url="", version="2.2.1",
+                        endpoints=[{"identifier": module, "role": "RECEIVER", "url": f"http://127.0.0.1:9/{module}"}],
+                        parties=[(peers.PeerParty(*party), {"name": label})])
+                return peer_id
+            finally:
+                await conn.close()
+
+        return int(run(go()))
+
     def peer_id(self, label: str) -> int:
         return int(self.query("SELECT id FROM peers WHERE label = $1 ORDER BY id DESC LIMIT 1", label)[0]["id"])
 

@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
-from app.db import peers
 from app.db.pool import create_pool
 from app.modules.owned import set_evse_status
 from tests.service import CLI, Instance, run
@@ -45,20 +43,7 @@ def cpo(pg_admin_dsn: str, tmp_path: Path) -> Iterator[Instance]:
         inst.cli("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging")
         (tmp_path / "loc.json").write_text(json.dumps([_location(N)]))
         inst.cli("import", "locations", str(tmp_path / "loc.json"), "--no-progress")
-
-        async def register() -> None:
-            conn = await asyncpg.connect(inst.dsn)
-            try:
-                async with conn.transaction():
-                    peer_id, _ = await peers.invite(conn, inst.vault, "msp")
-                    await peers.save_registration(
-                        conn, inst.vault, peer_id, token_out="t", versions_url="", version="2.2.1",
-                        endpoints=[{"identifier": "locations", "role": "RECEIVER", "url": "http://127.0.0.1:9/loc"}],
-                        parties=[(peers.PeerParty("NL", "MSP", "EMSP"), {"name": "MSP"})])
-            finally:
-                await conn.close()
-
-        run(register())
+        inst.unreachable_receiver("msp", ("NL", "MSP", "EMSP"))
         yield inst
     finally:
         inst.drop()

@@ -5,8 +5,10 @@ that stops the server (the killed process is not counted as still using it)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,8 +47,11 @@ KILL_MOMENTS: dict[str, Callable[[Path], bool] | float] = {
 
 
 @pytest.mark.parametrize("moment", list(KILL_MOMENTS))
-def test_a_first_start_killed_at_any_moment_starts_next_time(tmp_path: Path, moment: str) -> None:
-    data_dir = tmp_path / "data"
+def test_a_first_start_killed_at_any_moment_starts_next_time(moment: str) -> None:
+    # Not under pytest's temporary folder: as root the server runs as its own user, and a pytest session
+    # starting meanwhile closes /tmp/pytest-of-root to other users again.
+    root = Path(tempfile.mkdtemp(prefix="ocpi-first-start-"))
+    data_dir = root / "data"
     pgdata = data_dir / "pgdata"
     when = KILL_MOMENTS[moment]
     serve = subprocess.Popen([*CLI, "serve", "--no-demo"], env=_env(data_dir), start_new_session=True,
@@ -68,3 +73,4 @@ def test_a_first_start_killed_at_any_moment_starts_next_time(tmp_path: Path, mom
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGKILL)
         _stop_server(pgdata)
+        shutil.rmtree(root, ignore_errors=True)

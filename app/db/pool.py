@@ -16,10 +16,33 @@ async def _release(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+CONNECT_TIMEOUT = 10.0
+"""Seconds to open a connection: an unreachable server fails requests fast instead of holding them."""
+
+
 async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60, reset=_release)
+    """Connections lost with a restarting server are re-created by the pool on their next use."""
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60, reset=_release,
+                                     timeout=CONNECT_TIMEOUT)
     assert pool is not None
     return pool
+
+
+# The server is down, restarting or refusing connections: no fault of the statement, worth a retry later.
+_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be reached now (rather than a bug or a bad statement)."""
+    if isinstance(exc, asyncpg.InterfaceError):  # also raised for misuse; only a closed connection counts
+        return "closed" in str(exc)
+    return isinstance(exc, _UNAVAILABLE)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line account of a database error for the logs."""
+    return f"{type(exc).__name__}: {exc}".strip().removesuffix(":")
 
 
 def with_database(dsn: str, database: str) -> str:
