@@ -1,5 +1,6 @@
 """Our own writes never lose each other (issue 7 §4): concurrent EVSE status changes to one Location, from one
-process and from parallel CLI processes, all survive, and the outbox tells peers exactly what is stored."""
+process and from parallel CLI processes, all survive, and the outbox tells peers exactly what is stored. The
+Receiver side too: concurrent PATCH/PUT of EVSEs of one Location all survive; of 50 POSTs of one CDR id, one wins."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from app.db.pool import create_pool
 from app.modules.owned import set_evse_status
+from app.ocpi.auth import authorization_header
 from tests.service import CLI, Instance, run
 
 DEMO = Path(__file__).parent.parent / "app" / "demo" / "data"
@@ -99,3 +102,52 @@ def test_parallel_evse_status_processes_all_survive(cpo: Instance) -> None:
     assert sorted(told) == sorted(f"E{i}" for i in range(1, 11))
     for uid, fields in told.items():
         assert {k: stored[uid][k] for k in fields} == fields
+
+
+@pytest.fixture()
+def emsp(pg_admin_dsn: str, tmp_path: Path) -> Iterator[tuple[Instance, str]]:
+    """Our eMSP (hosting the eMSP of the demo CDRs' tokens), served with 2 workers, and the token of a CPO
+    peer that pushes to it."""
+    inst = Instance(pg_admin_dsn, tmp_path, "receiver", workers=2)
+    try:
+        inst.cli("party", "add", "NL", "ELN", "EMSP", "--name", "Electric Mobility")
+        inst.start()
+        yield inst, inst.client_token("cpo", [("NL", "EXA", "CPO")])
+    finally:
+        inst.drop()
+
+
+async def _many(url: str, token: str, calls: list[tuple[str, str, bytes]]) -> list[httpx.Response]:
+    headers = {"Authorization": authorization_header(token), "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=len(calls))) as client:
+        return list(await asyncio.gather(*(client.request(m, p, headers=headers, content=b) for m, p, b in calls)))
+
+
+def test_concurrent_receiver_writes_to_one_location_all_survive(emsp: tuple[Instance, str]) -> None:
+    inst, token = emsp
+    base = "/ocpi/2.2.1/receiver/locations/NL/EXA/" + LOCATION
+    [put] = run(_many(inst.url, token, [("PUT", base, json.dumps(_location(N)).encode())]))
+    assert put.status_code == 201, put.text
+    patches = [("PATCH", f"{base}/E{i}", json.dumps({"status": "CHARGING", "last_updated": "2027-01-01T00:00:00Z"}).encode())
+               for i in range(1, N + 1)]
+    news = [("PUT", f"{base}/NEW{i}", json.dumps({**_location(1)["evses"][0], "uid": f"NEW{i}"}).encode())
+            for i in range(N)]
+    answers = run(_many(inst.url, token, patches + news))
+    assert [r.json()["status_code"] for r in answers] == [1000] * (2 * N)
+    doc = json.loads(inst.query("SELECT data::text AS d FROM locations WHERE id = $1", LOCATION)[0]["d"])
+    evses = {e["uid"]: e for e in doc["evses"]}
+    assert [i for i in range(1, N + 1) if evses[f"E{i}"]["status"] != "CHARGING"] == []
+    assert [i for i in range(N) if f"NEW{i}" not in evses] == []
+
+
+def test_concurrent_posts_of_one_cdr_keep_the_first(emsp: tuple[Instance, str]) -> None:
+    inst, token = emsp
+    first = json.loads((DEMO / "cdrs.jsonl").read_text().splitlines()[0])
+    bodies = [json.dumps({**first, "total_energy": 100 + i}).encode() for i in range(N)]
+    answers = run(_many(inst.url, token, [("POST", "/ocpi/2.2.1/receiver/cdrs", b) for b in bodies]))
+    created = [i for i, r in enumerate(answers) if r.status_code == 201]
+    assert len(created) == 1
+    assert all(r.json()["status_code"] == 2001 and "immutable" in r.json()["status_message"]
+               for i, r in enumerate(answers) if i not in created)
+    [stored] = inst.query("SELECT data::text AS d FROM cdrs")
+    assert json.loads(stored["d"])["total_energy"] == 100 + created[0]  # the one answered 201 is the one kept
