@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from app.db.embedded import postmaster_pid
 from app.modules.owned import set_evse_status
 from app.ocpi.auth import authorization_header
 from app.ocpi.transport import RETRY_AFTER
-from tests.service import Instance, run, wait_for
+from tests.service import CLI, Instance, free_port, run, wait_for
 
 DEMO = Path(__file__).parent.parent / "app" / "demo" / "data"
 LOCATIONS = "/ocpi/2.2.1/sender/locations?limit=1"
@@ -159,3 +160,12 @@ def test_listen_is_reestablished_after_a_restart(setup: tuple[Server, Instance])
     # Pushes are picked up on their NOTIFY, not on the 2 s poll.
     pickups = [_push_pickup_seconds(inst) for _ in range(5)]
     assert max(pickups) < 1.0, pickups
+
+
+@pytest.mark.parametrize("command", [["serve", "--no-demo"], ["party", "list"]])
+def test_commands_name_an_unreachable_database(command: list[str]) -> None:
+    env = {**os.environ, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"}
+    done = subprocess.run([*CLI, *command], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith("ocpi-engine: error: cannot reach the database: ConnectionRefusedError")
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
