@@ -145,6 +145,18 @@ class Instance:
         return self.vault.decrypt(blob)
 
 
+def stop_embedded(pgdata: Path) -> None:
+    """Stop the embedded server running on `pgdata`, if any (fast shutdown: open sessions are ended)."""
+    import signal
+
+    from app.db.embedded import postmaster_pid
+
+    pid = postmaster_pid(pgdata)
+    if pid is not None:
+        os.kill(pid, signal.SIGINT)
+        wait_for(lambda: postmaster_pid(pgdata) is None, 30, "the embedded server to stop")
+
+
 def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -25,7 +25,7 @@ from app.db.embedded import postmaster_pid
 from app.modules.owned import set_evse_status
 from app.ocpi.auth import authorization_header
 from app.ocpi.transport import RETRY_AFTER
-from tests.service import CLI, Instance, free_port, run, wait_for
+from tests.service import CLI, Instance, free_port, run, stop_embedded, wait_for
 
 DEMO = Path(__file__).parent.parent / "app" / "demo" / "data"
 LOCATIONS = "/ocpi/2.2.1/sender/locations?limit=1"
@@ -50,11 +50,6 @@ class Server:
 
         PostgresServer._instances[self.pgdata].ensure_postgres_running()
 
-    def stop(self) -> None:
-        pid = postmaster_pid(self.pgdata)
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            wait_for(lambda: postmaster_pid(self.pgdata) is None, 30, "the server to stop")
 
 
 @pytest.fixture()
@@ -73,7 +68,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[Server, Instance]]:
         yield pg, inst
     finally:
         inst.stop()
-        pg.stop()
+        stop_embedded(pg.pgdata)
         shutil.rmtree(pg_root, ignore_errors=True)
 
 

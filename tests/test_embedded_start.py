@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.db.embedded import postmaster_pid
-from tests.service import CLI, free_port
+from tests.service import CLI, free_port, stop_embedded
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -29,13 +29,6 @@ def _wait(condition: Callable[[], bool], timeout: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the moment to kill at never came"
         time.sleep(0.01)
-
-
-def _stop_server(pgdata: Path) -> None:
-    pid = postmaster_pid(pgdata)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        _wait(lambda: postmaster_pid(pgdata) is None, 30)
 
 
 KILL_MOMENTS: dict[str, Callable[[Path], bool] | float] = {
@@ -72,5 +65,5 @@ def test_a_first_start_killed_at_any_moment_starts_next_time(moment: str) -> Non
     finally:
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGKILL)
-        _stop_server(pgdata)
+        stop_embedded(pgdata)
         shutil.rmtree(root, ignore_errors=True)
