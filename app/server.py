@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp
 
 from app import __version__, logs
 from app.config import Settings
@@ -17,6 +18,7 @@ from app.db.listener import Listener
 from app.db.pool import create_pool
 from app.ocpi import v2_2_1
 from app.ocpi.auth import PeerCache
+from app.ocpi.path_guard import path_guard_middleware
 from app.ocpi.client import OcpiClient
 from app.ocpi.transport import EXCEPTION_HANDLERS, request_ids_middleware
 from app.ocpi.versions import versions_router
@@ -48,7 +50,7 @@ def _listener(dsn: str, peer_cache: PeerCache, dispatcher: Dispatcher) -> Listen
     return listener
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None) -> ASGIApp:
     """The app for `settings` (default: from the environment). DATABASE_URL must name a migrated database;
     `ocpi-engine serve` prepares one (embedded by default) and passes it to its workers."""
     settings = settings or Settings.from_env()
@@ -77,10 +79,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await client.aclose()
             await pool.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[versions_router(VERSIONS), *v2_2_1.routers()],
         lifespan=[resources],
-        middleware=[request_ids_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         state=State({"settings": settings}),
@@ -89,3 +90,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                                  "sessions, CDRs and tokens."),
         logging_config=None,
     )
+    # Around the router, not per route: every request gets its ids and access-log line (404s included), and a
+    # path no id can have is refused before it is routed (`%2F` would otherwise be routed as a `/`).
+    return request_ids_middleware(path_guard_middleware(app))

@@ -232,10 +232,12 @@ def cmd_import(args: argparse.Namespace) -> int:
                                           progress=bar.update)
         print(f"{args.file}: {result.stored} {args.module} stored, {result.unchanged} unchanged, "
               f"{len(result.errors)} rejected, {result.pushes} pushes queued")
-        for e in result.errors[:20]:
-            print(f"  record {e.index}" + (f" ({e.object_id})" if e.object_id else "") + f": {e.message}", file=sys.stderr)
-        if len(result.errors) > 20:
-            print(f"  ... {len(result.errors) - 20} more", file=sys.stderr)
+        for label, items in (("", result.errors), ("warning: ", result.warnings)):
+            for e in items[:20]:
+                print(f"  {label}record {e.index}" + (f" ({e.object_id})" if e.object_id else "") + f": {e.message}",
+                      file=sys.stderr)
+            if len(items) > 20:
+                print(f"  ... {len(items) - 20} more", file=sys.stderr)
         return 1 if result.errors else 0
 
     return _run(args, work)
@@ -282,6 +284,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
               + (f", {result.removed} no longer listed removed" if result.removed else ""))
         for reason in result.rejected[:20]:
             print(f"  {reason}", file=sys.stderr)
+        for warning in result.warnings[:20]:
+            print(f"  warning: {warning}", file=sys.stderr)
         return 1 if result.rejected else 0
 
     return _run(args, work)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 import json
 import subprocess
 from collections.abc import Iterator
@@ -85,10 +86,14 @@ def test_concurrent_status_changes_to_one_location_all_survive(cpo: Instance) ->
     for uid, fields in told.items():
         assert {k: stored[uid][k] for k in fields} == fields
     doc = json.loads(cpo.query("SELECT data::text AS d FROM locations WHERE id = $1", LOCATION)[0]["d"])
-    assert doc["last_updated"] == max(e["last_updated"] for e in told.values())
+    assert _at(doc["last_updated"]) == max(_at(e["last_updated"]) for e in told.values())
     # Stamps follow the order in which the changes were stored (the lock is taken before the stamp).
-    stamps = [json.loads(r["body"])["last_updated"] for r in cpo.query("SELECT body FROM outbox ORDER BY id")]
+    stamps = [_at(json.loads(r["body"])["last_updated"]) for r in cpo.query("SELECT body FROM outbox ORDER BY id")]
     assert stamps == sorted(stamps)
+
+
+def _at(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp)
 
 
 def test_parallel_evse_status_processes_all_survive(cpo: Instance) -> None:

@@ -697,8 +697,20 @@ def test_format_datetime() -> None:
         "2026-11-23T12:00:00Z"
     )
     assert format_datetime(dt.datetime(2026, 11, 23, 12, 0, 5, 120000, tzinfo=UTC)) == "2026-11-23T12:00:05.12Z"
-    assert format_datetime(dt.datetime(2026, 11, 23, 12, 0, 5, 7, tzinfo=UTC)) == "2026-11-23T12:00:05.000007Z"
-    assert to_utc(format_datetime(BASE.replace(microsecond=123456))) == BASE.replace(microsecond=123456)
+    # OCPI DateTime is string(25) (§1.10): milliseconds at most, finer digits cut
+    assert format_datetime(dt.datetime(2026, 11, 23, 12, 0, 5, 7, tzinfo=UTC)) == "2026-11-23T12:00:05Z"
+    assert format_datetime(dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == "9999-12-31T23:59:59.999Z"
+    assert to_utc(format_datetime(BASE.replace(microsecond=123456))) == BASE.replace(microsecond=123000)
+
+
+def test_offsets_outside_the_datetime_range_are_a_validation_error() -> None:
+    """`0001-01-01T00:00:00+01:00` is a year 0 in UTC: a validation error (2001 on the wire), not an OverflowError."""
+    tariff = json.loads((DEMO / "tariffs.json").read_text())[0]
+    for stamp in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        with pytest.raises(msgspec.ValidationError, match="out of range"):
+            msgspec.json.decode(json.dumps({**tariff, "last_updated": stamp}), type=Tariff)
+        with pytest.raises(ValueError, match="out of range"):
+            to_utc(stamp)
 
 
 # -- numbers ----------------------------------------------------------------------------------------------------

@@ -147,6 +147,58 @@ def test_push_to_an_unreachable_peer_is_retried(registered: tuple[Instance, Inst
     assert doc["evses"][0]["status"] == "BLOCKED"
 
 
+ODD = " #1 ?a=b&c%"  # a space, '#', '?', '&', '=' and '%' in ids (CiString allows them; '/' it cannot be addressed by)
+
+
+def test_ids_with_odd_characters_are_percent_encoded_in_every_url(registered: tuple[Instance, Instance],
+                                                                   tmp_path: Path) -> None:
+    cpo, emsp = registered
+    loc = json.loads((DEMO / "locations.json").read_text())[0]
+    loc["id"], evse_uid = "LOC" + ODD, "E" + ODD
+    loc["evses"] = [{**loc["evses"][0], "uid": evse_uid}]
+    (tmp_path / "odd.json").write_text(json.dumps([loc]))
+    assert "1 pushes queued" in cpo.cli("import", "locations", str(tmp_path / "odd.json"), "--no-progress").stdout
+    wait_for(lambda: emsp.query("SELECT 1 FROM locations WHERE id = upper($1)", loc["id"]), what="the location PUT to arrive")
+    assert "1 pushes queued" in cpo.cli("evse-status", loc["id"], evse_uid, "CHARGING").stdout
+
+    def pushed() -> dict[str, object] | None:
+        doc: dict[str, object] = json.loads(emsp.query("SELECT data::text AS d FROM locations WHERE id = upper($1)", loc["id"])[0]["d"])
+        return doc if doc["evses"][0]["status"] == "CHARGING" else None  # type: ignore[index]
+
+    doc = wait_for(pushed, what="the EVSE status PATCH to arrive")
+    stamp = doc["last_updated"]
+    assert isinstance(stamp, str) and len(stamp) <= 25 and stamp.endswith("Z")  # what we send (§1.10)
+
+    cdr = json.loads((DEMO / "cdrs.jsonl").read_text().splitlines()[0])
+    cdr.update(id="CDR" + ODD, cdr_token={**cdr["cdr_token"], "country_code": "NL", "party_id": "MSP"})
+    (tmp_path / "odd.jsonl").write_text(json.dumps(cdr) + "\n")
+    assert "1 pushes queued" in cpo.cli("import", "cdrs", str(tmp_path / "odd.jsonl"), "--no-progress").stdout
+    row = wait_for(lambda: cpo.query("SELECT state, response_location FROM outbox WHERE module = 'cdrs' AND path = '' "
+                                     "AND convert_from(body, 'UTF8') LIKE $1 AND state <> 'PENDING'", "%CDR #1%"),
+                   what="the CDR POST to settle")[0]
+    assert row["state"] == "DELIVERED"
+    assert row["response_location"].endswith("/receiver/cdrs/NL/EXA/CDR%20%231%20%3Fa%3Db%26c%25")
+    r = httpx.get(row["response_location"], headers={"Authorization": authorization_header(cpo.token_out(cpo.peer_id("msp")))})
+    assert r.status_code == 200 and r.json()["data"]["id"] == "CDR" + ODD
+    assert not cpo.query("SELECT 1 FROM outbox WHERE state <> 'DELIVERED'")
+
+
+def test_pull_stores_what_another_implementation_serves_in_normal_form(registered: tuple[Instance, Instance]) -> None:
+    """Nulls in optional fields and date-times with offsets (the independent peer's CPO serves both) are pulled
+    without a refusal and stored as every other input: null fields left out, date-times in UTC."""
+    cpo, emsp = registered
+    doc = json.loads((DEMO / "locations.json").read_text())[3]
+    doc.update(last_updated="2027-01-01T01:00:00+01:00", postal_code=None)
+    for evse in doc["evses"]:
+        evse.update(status_schedule=None, last_updated="2027-01-01T01:00:00+01:00")
+    cpo.query("UPDATE locations SET data = $2, last_updated = '2027-01-01T00:00:00Z' WHERE id = $1", doc["id"], json.dumps(doc))
+    out = emsp.cli("pull", "locations", "1", "--date-from", "2027-01-01T00:00:00Z").stdout
+    assert "1 locations stored from 1 pages (server total 1), 0 rejected" in out
+    got = json.loads(emsp.query("SELECT data::text AS d FROM locations WHERE id = $1", doc["id"])[0]["d"])
+    assert got["last_updated"] == "2027-01-01T00:00:00Z" and "postal_code" not in got
+    assert all("status_schedule" not in e and e["last_updated"] == "2027-01-01T00:00:00Z" for e in got["evses"])
+
+
 def test_token_rotation_then_unregister(registered: tuple[Instance, Instance]) -> None:
     cpo, emsp = registered
     on_cpo = cpo.peer_id("msp")

@@ -5,14 +5,24 @@ only when it is the same document (a retried push)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 
 from app.db import objects
 from app.db.objects import ObjectTable
 from app.db.peers import Peer
-from app.modules.common import Module, check_owner, emsp_of, load_doc, receiver_get, reply_headers, sender_list
-from app.ocpi.transport import INVALID_PARAMETERS, OcpiError, compact, decode_json, respond
+from app.modules.common import (
+    Module,
+    accepted,
+    check_owner,
+    emsp_of,
+    load_doc,
+    receiver_get,
+    reply_headers,
+    sender_list,
+)
+from app.ocpi.transport import INVALID_PARAMETERS, OcpiError, decode_object, read_json_body, respond
 from app.schemas.types import to_utc
 from app.schemas.v2_2_1 import CDR
 
@@ -27,23 +37,23 @@ async def sender_get(request: Request[Any, Any, Any], peer: Peer) -> Response[by
 
 @post("/", status_code=201)
 async def receiver_post_cdr(request: Request[Any, Any, Any], peer: Peer) -> Response[bytes]:
-    raw = await request.body()
-    cdr = decode_json(raw, CDR)
+    decoded = decode_object(await read_json_body(request), CDR)
+    cdr = decoded.obj
     check_owner(peer, MODULE, cdr.country_code, cdr.party_id)
     key = (cdr.country_code, cdr.party_id, cdr.id)
     # One statement, no explicit transaction: a CDR row is written once and never changed afterwards.
     pool = request.app.state.pool
-    created = await objects.insert_new(pool, MODULE.table, key, compact(raw), to_utc(cdr.last_updated), peer.id,
+    created = await objects.insert_new(pool, MODULE.table, key, decoded.text, to_utc(cdr.last_updated), peer.id,
                                        emsp_of(cdr))
     if not created:
         stored = await objects.get(pool, MODULE.table, key)
-        if stored is None or stored.peer_id != peer.id or load_doc(stored.data) != load_doc(raw):
+        if stored is None or stored.peer_id != peer.id or load_doc(stored.data) != load_doc(decoded.text):
             raise OcpiError(INVALID_PARAMETERS, f"CDR {'/'.join(key)} exists with different content; "
                             "CDRs are immutable (send a credit CDR with a new id)")
     base = f"{request.app.state.settings.public_url}{request.url.path.rstrip('/')}"
-    headers = {"Location": f"{base}/{key[0]}/{key[1]}/{key[2]}"}
+    headers = {"Location": base + "".join("/" + quote(part, safe="") for part in key)}  # ids percent-encoded
     headers.update(await reply_headers(request, peer, MODULE, we_own=False))
-    return respond(http_status=201 if created else 200, headers=headers)
+    return respond(http_status=201 if created else 200, message=accepted(request, decoded.warnings), headers=headers)
 
 
 @get(PATH)

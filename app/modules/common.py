@@ -4,8 +4,9 @@ Roles differ in routes and permissions, not in copies of this code."""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,18 +19,22 @@ from app.db import objects, parties
 from app.db.objects import Filter, ObjectTable
 from app.db.parties import Party
 from app.db.peers import Peer
-from app.ocpi import pagination, routing
+from app.ocpi import json_input, pagination, routing
+from app.ocpi.json_input import Decoded
 from app.ocpi.transport import (
     CLIENT_ERROR,
     INVALID_PARAMETERS,
     OcpiError,
-    compact,
-    decode_json,
-    encode,
+    decode_object,
     not_found,
+    parse_json,
+    read_json_body,
     respond,
+    validate_object,
 )
 from app.schemas.types import to_utc
+
+log = logging.getLogger("app.modules")
 
 Doc = dict[str, Any]
 # Stored documents are re-read exactly: numbers as Decimal, never float.
@@ -169,18 +174,29 @@ def emsp_of(obj: Any) -> tuple[str, str] | None:
     return (token.country_code, token.party_id) if token is not None else None
 
 
+def accepted(request: Request[Any, Any, Any], warnings: tuple[str, ...]) -> str:
+    """The status message of a success: values only a later OCPI version defines were accepted (digest §6),
+    which the sender is told and the log records."""
+    if not warnings:
+        return "Success"
+    message = "Success with warnings: " + "; ".join(warnings)
+    log.warning("accepted with warnings", extra={"path": request.url.path, "warnings": list(warnings)})
+    return message
+
+
 async def receiver_put(request: Request[Any, Any, Any], peer: Peer, module: Module, key: tuple[str, ...]) -> Response[bytes]:
     """Create or replace a whole object (idempotent): 201 when created, 200 when replaced."""
     check_owner(peer, module, key[0], key[1])
-    raw = await request.body()
-    obj = decode_json(raw, module.schema)
+    decoded = decode_object(await read_json_body(request), module.schema)
+    obj = decoded.obj
     check_ids(obj, module, key)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         stored = await objects.get(conn, module.table, key, for_update=True)
         if stored is not None and stored.peer_id != peer.id:
             raise not_found(f"{module.noun} {'/'.join(key)} belongs to another platform")
-        created = await objects.put(conn, module.table, key, compact(raw), to_utc(obj.last_updated), peer.id, emsp_of(obj))
-    return respond(http_status=201 if created else 200, headers=await reply_headers(request, peer, module, we_own=False))
+        created = await objects.put(conn, module.table, key, decoded.text, to_utc(obj.last_updated), peer.id, emsp_of(obj))
+    return respond(http_status=201 if created else 200, message=accepted(request, decoded.warnings),
+                   headers=await reply_headers(request, peer, module, we_own=False))
 
 
 Merge = Callable[[Doc, Doc], Doc]
@@ -197,31 +213,39 @@ def merge_fields(stored: Doc, patch: Doc) -> Doc:
     return merged
 
 
-def patch_body(raw: bytes) -> Doc:
-    patch = decode_json(raw, dict[str, Any], decoder=_doc_decoder)  # numbers kept exact
+def patch_body(raw: bytes, schema: type[Any], partial: Mapping[str, type[Any]] | None = None) -> Doc:
+    """A PATCH body: a JSON object whose fields each have the type `schema` gives them (`partial`: see
+    `json_input.check_fields`), checked before anything is merged; numbers kept exact, nulls kept (they remove)."""
+    patch = parse_json(raw)
+    if not isinstance(patch, dict):
+        raise OcpiError(INVALID_PARAMETERS, f"a PATCH body must be a JSON object, not {type(patch).__name__}")
+    try:
+        json_input.check_fields(patch, schema, dict(partial or {}))
+    except msgspec.ValidationError as exc:
+        raise OcpiError(INVALID_PARAMETERS, f"invalid PATCH body: {exc}") from None
     if "last_updated" not in patch:  # required by Locations, Sessions and Tokens, the modules with PATCH (§1.6)
         raise OcpiError(INVALID_PARAMETERS, "a PATCH must carry last_updated")
     return patch
 
 
 async def receiver_patch(request: Request[Any, Any, Any], peer: Peer, module: Module, key: tuple[str, ...],
-                         merge: Merge = merge_fields) -> Response[bytes]:
+                         merge: Merge = merge_fields, partial: Mapping[str, type[Any]] | None = None) -> Response[bytes]:
     """Apply a partial update to an existing object and validate the result as a whole object."""
     check_owner(peer, module, key[0], key[1])
-    patch = patch_body(await request.body())
+    patch = patch_body(await read_json_body(request), module.schema, partial)
     check_ids(patch, module, key)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         stored = await objects.get(conn, module.table, key, for_update=True)
         if stored is None or stored.peer_id != peer.id:
             raise module.unknown(f"{module.noun} {'/'.join(key)}")
-        await save_merged(conn, module, key, merge(load_doc(stored.data), patch), peer.id)
-    return respond(headers=await reply_headers(request, peer, module, we_own=False))
+        decoded = await save_merged(conn, module, key, merge(load_doc(stored.data), patch), peer.id)
+    return respond(message=accepted(request, decoded.warnings), headers=await reply_headers(request, peer, module, we_own=False))
 
 
 async def save_merged(conn: asyncpg.Connection, module: Module, key: tuple[str, ...], doc: Doc,
-                      peer_id: int | None) -> Any:
-    """Validate a document as the module's object and store it; a violation is reported as 2001."""
-    raw = encode(doc)
-    obj = decode_json(raw, module.schema, what="object after the PATCH")
-    await objects.put(conn, module.table, key, raw.decode(), to_utc(obj.last_updated), peer_id, emsp_of(obj))
-    return obj
+                      peer_id: int | None) -> Decoded[Any]:
+    """Validate a document as the module's object and store it in its normal form; a violation is 2001."""
+    decoded = validate_object(doc, module.schema, what="object after the PATCH")
+    obj = decoded.obj
+    await objects.put(conn, module.table, key, decoded.text, to_utc(obj.last_updated), peer_id, emsp_of(obj))
+    return decoded

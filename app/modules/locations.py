@@ -13,6 +13,7 @@ from app.db.peers import Peer
 from app.modules.common import (
     Doc,
     Module,
+    accepted,
     check_owner,
     check_same,
     load_doc,
@@ -26,10 +27,12 @@ from app.modules.common import (
     sender_list,
 )
 from app.ocpi import routing
-from app.ocpi.transport import UNKNOWN_LOCATION, decode_json, encode, respond
+from app.ocpi.transport import UNKNOWN_LOCATION, decode_object, encode, read_json_body, respond
 from app.schemas.v2_2_1 import EVSE, Connector, Location
 
 MODULE = Module("locations", ObjectTable("locations"), Location, owner_role="CPO", unknown_status=UNKNOWN_LOCATION)
+PATCHED_BY_ID = {"evses": EVSE, "connectors": Connector}
+"""The lists whose items a PATCH merges by id (§1.6): each item is a partial EVSE / Connector."""
 
 SENDER_PATHS = ["/", "/{location_id:str}", "/{location_id:str}/{evse_uid:str}",
                 "/{location_id:str}/{evse_uid:str}/{connector_id:str}"]
@@ -155,13 +158,12 @@ async def _change_child(request: Request[Any, Any, Any], peer: Peer, key: tuple[
     """PUT or PATCH of an EVSE or Connector inside a stored Location: the parents take the child's new
     `last_updated` (§1.6); the whole Location is validated before it is stored."""
     check_owner(peer, MODULE, key[0], key[1])
-    raw = await request.body()
+    raw = await read_json_body(request)
+    child_type = Connector if connector_id is not None else EVSE
     if replace:
-        child_type = Connector if connector_id is not None else EVSE
-        decode_json(raw, child_type)  # validates the child alone first, for a precise message
-        child = load_doc(raw)
+        child = load_doc(decode_object(raw, child_type).text)  # the child alone first, for a precise message
     else:
-        child = patch_body(raw)
+        child = patch_body(raw, child_type, PATCHED_BY_ID)
     id_field, id_value = ("id", connector_id) if connector_id is not None else ("uid", evse_uid)
     check_same(id_field, child.get(id_field), id_value)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
@@ -181,8 +183,9 @@ async def _change_child(request: Request[Any, Any, Any], peer: Peer, key: tuple[
                                  merge_fields if not replace else None, f"connector {key[2]}/{evse_uid}/{connector_id}")
             evses[i]["last_updated"] = child["last_updated"]
         doc["last_updated"] = child["last_updated"]
-        await save_merged(conn, MODULE, key, doc, peer.id)
-    return respond(http_status=201 if created else 200, headers=await reply_headers(request, peer, MODULE, we_own=False))
+        decoded = await save_merged(conn, MODULE, key, doc, peer.id)
+    return respond(http_status=201 if created else 200, message=accepted(request, decoded.warnings),
+                   headers=await reply_headers(request, peer, MODULE, we_own=False))
 
 
 @put(RECEIVER_PATHS, status_code=200)
@@ -201,7 +204,7 @@ async def receiver_patch_location(request: Request[Any, Any, Any], peer: Peer, c
                                   connector_id: str | None = None) -> Response[bytes]:
     key = (country_code, party_id, location_id)
     if evse_uid is None:
-        return await receiver_patch(request, peer, MODULE, key, merge_location)
+        return await receiver_patch(request, peer, MODULE, key, merge_location, PATCHED_BY_ID)
     return await _change_child(request, peer, key, evse_uid, connector_id, replace=False)
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import msgspec
@@ -15,7 +16,7 @@ from app.db import objects, parties, peers
 from app.db.parties import Party
 from app.modules import cdrs, locations, sessions, tariffs, tokens
 from app.modules.common import Doc, Module, emsp_of, load_doc
-from app.ocpi.transport import OcpiError, compact, decode_json, encode
+from app.ocpi.transport import OcpiError, decode_object, encode, validate_object
 from app.outbox import enqueue
 from app.schemas.types import format_datetime, to_utc
 
@@ -38,6 +39,8 @@ class ImportResult:
     unchanged: int = 0
     pushes: int = 0
     errors: list[RecordError] = field(default_factory=list)
+    warnings: list[RecordError] = field(default_factory=list)
+    """Records stored although they carry values only a later OCPI version defines."""
 
 
 def split_records(data: bytes) -> list[bytes]:
@@ -53,9 +56,11 @@ def split_records(data: bytes) -> list[bytes]:
 
 
 def _path(module: Module, key: tuple[str, ...]) -> str:
+    """The object's URL below the peer's module endpoint, every id percent-encoded (a `#` or `?` in an id
+    would otherwise cut the URL)."""
     if module is tokens.MODULE:
-        return f"/{key[0]}/{key[1]}/{key[2]}?type={key[3]}"
-    return "/" + "/".join(key)
+        return "".join("/" + quote(part, safe="") for part in key[:3]) + "?type=" + quote(key[3], safe="")
+    return "".join("/" + quote(part, safe="") for part in key)
 
 
 async def _targets(conn: asyncpg.Connection, module: Module, obj: Any) -> list[tuple[int, tuple[str, str]]]:
@@ -125,15 +130,18 @@ async def import_objects(pool: asyncpg.Pool, module: Module, records: Iterable[b
 
     for index, raw in enumerate(records):
         try:
-            obj = decode_json(raw, module.schema, what="record")
+            decoded = decode_object(raw, module.schema, what="record")
         except OcpiError as exc:
             result.errors.append(RecordError(index, _guess_id(raw), exc.message))
             continue
+        obj = decoded.obj
         problem = _own_party(module, obj, own)
         if problem:
             result.errors.append(RecordError(index, module.key_of(obj)[2], problem))
             continue
-        batch.append((index, compact(raw).encode(), obj))
+        if decoded.warnings:
+            result.warnings.append(RecordError(index, module.key_of(obj)[2], "; ".join(decoded.warnings)))
+        batch.append((index, decoded.text.encode(), obj))
         if len(batch) >= BATCH:
             await flush()
     if batch:
@@ -178,9 +186,9 @@ async def set_evse_status(pool: asyncpg.Pool, location_id: str, evse_uid: str, s
             raise NotFound(f"location {location_id!r} has no EVSE {evse_uid!r}")
         evse.update(patch)
         doc["last_updated"] = stamp
-        raw = encode(doc)
-        obj = decode_json(raw, locations.MODULE.schema, what="location")
+        decoded = validate_object(doc, locations.MODULE.schema, what="location")
+        obj = decoded.obj
         key = locations.MODULE.key_of(obj)
-        await objects.put(conn, locations.MODULE.table, key, raw.decode(), to_utc(obj.last_updated), None)
-        return await announce(conn, locations.MODULE, obj, "PATCH", f"{_path(locations.MODULE, key)}/{evse['uid']}",
-                              encode(patch))
+        await objects.put(conn, locations.MODULE.table, key, decoded.text, to_utc(obj.last_updated), None)
+        return await announce(conn, locations.MODULE, obj, "PATCH",
+                              f"{_path(locations.MODULE, key)}/{quote(str(evse['uid']), safe='')}", encode(patch))

@@ -17,7 +17,8 @@ PATH = "/{country_code:str}/{party_id:str}/{session_id:str}"
 
 
 def merge_session(stored: Doc, patch: Doc) -> Doc:
-    """Fields replace; charging periods in a PATCH are added after the stored ones (absent or empty: no change)."""
+    """Fields replace; charging periods in a PATCH are added after the stored ones (absent, null or empty: no
+    change, §1.6)."""
     periods = patch.get("charging_periods")
     merged = merge_fields(stored, {k: v for k, v in patch.items() if k != "charging_periods"})
     if periods:

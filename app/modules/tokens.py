@@ -23,7 +23,15 @@ from app.modules.common import (
     sender_list,
 )
 from app.ocpi import routing
-from app.ocpi.transport import INVALID_PARAMETERS, UNKNOWN_TOKEN, OcpiError, decode_json, encode, respond
+from app.ocpi.transport import (
+    INVALID_PARAMETERS,
+    UNKNOWN_TOKEN,
+    OcpiError,
+    decode_json,
+    encode,
+    read_json_body,
+    respond,
+)
 from app.schemas.v2_2_1 import LocationReferences, Token, TokenType
 
 MODULE = Module("tokens", ObjectTable("tokens", keys=("country_code", "party_id", "id", "type")), Token,
@@ -51,7 +59,7 @@ async def authorize(request: Request[Any, Any, Any], peer: Peer, token_uid: str)
     """Real-time authorization. Unknown token: HTTP 404 with status 2004 and no data (digest A-21).
     Opening hours and EVSE status are not grounds to refuse (§3.5)."""
     token_type = _type(request)
-    raw = await request.body()
+    raw = await read_json_body(request)
     where = decode_json(raw, LocationReferences, what="LocationReferences body") if raw.strip() else None
     to = routing.request_to(request)
     stored = await objects.find_own(request.app.state.pool, MODULE.table, token_uid,

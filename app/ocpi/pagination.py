@@ -12,7 +12,7 @@ import msgspec
 from litestar import Request
 
 from app.ocpi.transport import INVALID_PARAMETERS, OcpiError
-from app.schemas.types import DateTime, to_utc
+from app.schemas.types import DateTime, format_datetime, to_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,20 +28,27 @@ def parse_query_datetime(name: str, raw: str | None) -> dt.datetime | None:
         return None
     try:
         return to_utc(msgspec.convert(raw, type=DateTime))
-    except msgspec.ValidationError:
-        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw!r} is not an OCPI DateTime "
+    except ValueError as exc:  # not a DateTime (msgspec.ValidationError), or out of range once in UTC
+        reason = str(exc) if not isinstance(exc, msgspec.ValidationError) else "not an OCPI DateTime"
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} is {reason} "
                                             "(e.g. 2026-01-31T12:00:00Z)") from None
 
 
-def _int(name: str, raw: str | None, default: int) -> int:
+MAX_OFFSET = 2**63 - 1
+"""PostgreSQL's bigint: a larger offset cannot be asked for (and no table holds that many rows)."""
+
+
+def _int(name: str, raw: str | None, default: int, maximum: int | None = None) -> int:
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw!r} is not an integer") from None
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} is not an integer") from None
     if value < 0:
-        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw!r} must not be negative")
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} must not be negative")
+    if maximum is not None and value > maximum:
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} exceeds {maximum}")
     return value
 
 
@@ -50,7 +57,7 @@ def parse(request: Request[Any, Any, Any]) -> PageRequest:
     q = request.query_params
     limit = _int("limit", q.get("limit"), settings.default_page)
     return PageRequest(
-        offset=_int("offset", q.get("offset"), 0),
+        offset=_int("offset", q.get("offset"), 0, MAX_OFFSET),
         limit=min(limit, settings.page_limit),
         date_from=parse_query_datetime("date_from", q.get("date_from")),
         date_to=parse_query_datetime("date_to", q.get("date_to")),
@@ -62,7 +69,8 @@ def headers(request: Request[Any, Any, Any], page: PageRequest, total: int, retu
     out = {"X-Total-Count": str(total), "X-Limit": str(settings.page_limit)}
     next_offset = page.offset + returned
     if returned and next_offset < total:
-        params = {k: v for k in ("date_from", "date_to") if (v := request.query_params.get(k))}
+        # the window as we read it, written as UTC `Z` (a date-time we send is at most 25 characters, §1.10)
+        params = {k: format_datetime(v) for k, v in (("date_from", page.date_from), ("date_to", page.date_to)) if v}
         params.update(offset=str(next_offset), limit=str(page.limit))
         out["Link"] = f'<{settings.public_url}{request.url.path.rstrip("/")}?{urlencode(params)}>; rel="next"'
     return out

@@ -14,8 +14,9 @@ import msgspec
 from app.db import objects
 from app.db.peers import Peer
 from app.modules.common import Module, emsp_of
+from app.ocpi import json_input
 from app.ocpi.client import OcpiCallError, OcpiClient
-from app.ocpi.transport import compact
+from app.ocpi.json_input import JsonInputError
 from app.schemas.types import format_datetime, to_utc
 from app.secrets_vault import TokenVault
 
@@ -28,6 +29,7 @@ class PullResult:
     stored: int = 0
     removed: int = 0
     rejected: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     total: int | None = None
     seen: set[tuple[str, ...]] = field(default_factory=set)
 
@@ -82,16 +84,18 @@ async def _store(pool: Any, peer: Peer, module: Module, items: list[bytes], resu
     rows = []
     for raw in items:
         try:
-            obj = msgspec.json.decode(raw, type=module.schema)
-        except msgspec.ValidationError as exc:
+            decoded = json_input.decode(raw, module.schema)
+        except (JsonInputError, msgspec.ValidationError) as exc:
             result.rejected.append(f"{module.noun}: {exc}")
             continue
+        obj = decoded.obj
         key = module.key_of(obj)
         if not peer.has_party(key[0], key[1], module.owner_role):
             # §1.7: ownership is read from each object; objects of parties outside the handshake are ignored.
             result.rejected.append(f"{module.noun} {'/'.join(key)}: {key[0]}*{key[1]} is not one of the peer's parties")
             continue
-        rows.append((key, compact(raw), to_utc(obj.last_updated), peer.id, emsp_of(obj)))
+        result.warnings.extend(f"{module.noun} {'/'.join(key)}: {w}" for w in decoded.warnings)
+        rows.append((key, decoded.text, to_utc(obj.last_updated), peer.id, emsp_of(obj)))
         result.seen.add(objects.normalize_key(key))
     async with pool.acquire() as conn, conn.transaction():
         await objects.put_many(conn, module.table, rows)

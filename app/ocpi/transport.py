@@ -16,6 +16,8 @@ from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scop
 
 from app.db.pool import describe, unavailable
 from app.logs import correlation_id, request_id
+from app.ocpi import json_input
+from app.ocpi.json_input import Decoded, JsonInputError
 
 log = logging.getLogger("app.ocpi")
 
@@ -85,30 +87,58 @@ def respond_data(obj: Any, *, http_status: int = 200, headers: dict[str, str] | 
     return respond(encode(obj), http_status=http_status, headers=headers)
 
 
-def decode_json(raw: bytes, type_: type[T], what: str = "request body",
-                decoder: msgspec.json.Decoder[Any] | None = None) -> T:
-    """Decode and validate a JSON body (with `decoder` when given, else as `type_`): not JSON → HTTP
-    400/2000; JSON that breaks the schema → 2001 with msgspec's message, which names the field
-    (e.g. "... - at `$.evses[0].uid`")."""
+def _input_error(exc: Exception, what: str) -> OcpiError:
+    """Not JSON (or nested too deep) → HTTP 400/2000; JSON whose content breaks the rules or the schema → 2001
+    with the message of msgspec or `json_input`, which names the field (e.g. "... - at `$.evses[0].uid`")."""
+    if isinstance(exc, JsonInputError) and exc.syntax:
+        return OcpiError(CLIENT_ERROR, f"the {what} is not valid JSON: {exc}", http_status=400)
+    return OcpiError(INVALID_PARAMETERS, f"invalid {what}: {exc}")
+
+
+def parse_json(raw: bytes, what: str = "request body") -> Any:
+    """A JSON body read strictly (`app.ocpi.json_input.parse`), nulls kept: for PATCH bodies."""
     if not raw.strip():
         raise OcpiError(INVALID_PARAMETERS, f"the {what} is empty; a JSON object is required")
     try:
-        if decoder is not None:
-            return decoder.decode(raw)  # type: ignore[no-any-return]
-        return msgspec.json.decode(raw, type=type_)
-    except msgspec.ValidationError as exc:
-        raise OcpiError(INVALID_PARAMETERS, f"invalid {what}: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise OcpiError(CLIENT_ERROR, f"the {what} is not valid JSON: {exc}", http_status=400) from None
+        return json_input.parse(raw)
+    except JsonInputError as exc:
+        raise _input_error(exc, what) from None
 
 
-def compact(raw: bytes) -> str:
-    """A validated JSON body without insignificant whitespace, every value byte for byte (how it is stored)."""
-    return msgspec.json.format(raw, indent=-1).decode()
+def validate_object(doc: Any, type_: type[T], what: str = "request body", nulls: bool = True) -> Decoded[T]:
+    """An already parsed document checked as `type_`, with the normal form to store."""
+    try:
+        return json_input.validate(doc, type_, nulls)
+    except (JsonInputError, msgspec.ValidationError) as exc:
+        raise _input_error(exc, what) from None
+
+
+def decode_object(raw: bytes, type_: type[T], what: str = "request body") -> Decoded[T]:
+    """Decode and validate a JSON body; `.text` is the document to store (nulls dropped, date-times in UTC)."""
+    return validate_object(parse_json(raw, what), type_, what, nulls=b"null" in raw)
+
+
+def decode_json(raw: bytes, type_: type[T], what: str = "request body") -> T:
+    return decode_object(raw, type_, what).obj
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == JSON or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def read_json_body(request: Request[Any, Any, Any]) -> bytes:
+    """The request body; a body labelled with a media type other than JSON is refused (HTTP 400/2000), a body
+    without Content-Type is read as JSON."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type")
+    if raw and content_type is not None and not _is_json(content_type):
+        raise OcpiError(CLIENT_ERROR, f"Content-Type {content_type[:100]!r} is not JSON; send {JSON}", http_status=400)
+    return raw
 
 
 async def read_body(request: Request[Any, Any, Any], type_: type[T]) -> T:
-    return decode_json(await request.body(), type_)
+    return decode_json(await read_json_body(request), type_)
 
 
 # --- error handlers: every error leaves inside the envelope ---------------------------------------

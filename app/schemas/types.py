@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import decimal
 import functools
+from collections.abc import Iterator
 from typing import Annotated, Any, TypeAlias
 
 import msgspec
@@ -42,8 +45,10 @@ __all__ = [
     "String255",
     "String512",
     "String5000",
+    "collect_warnings",
     "format_datetime",
     "to_utc",
+    "warn",
 ]
 
 # msgspec checks `pattern` with `re.search`, and `$` also matches just before a final "\n", so `^[a]*$` would let
@@ -126,7 +131,8 @@ msgspec encodes them back with `Z`."""
 
 def to_utc(value: dt.datetime | str) -> dt.datetime:
     """An aware UTC datetime: naive means UTC, an offset is converted; a string is parsed as an OCPI DateTime
-    (raises `msgspec.ValidationError` if it is not one)."""
+    (raises `msgspec.ValidationError` if it is not one). A date-time whose UTC value falls outside the years
+    1..9999 (e.g. `0001-01-01T00:00:00+01:00`) raises ValueError, which msgspec reports as a validation error."""
     if isinstance(value, str):
         value = msgspec.convert(value, dt.datetime)
     tz = value.tzinfo
@@ -134,17 +140,46 @@ def to_utc(value: dt.datetime | str) -> dt.datetime:
         return value
     if tz is None:
         return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"date-time {value.isoformat()} is out of range in UTC (years 1 to 9999)") from None
+
+
+MAX_DATETIME_LENGTH = 25
+"""OCPI DateTime is string(25) (digest §1.10): what we write has at most millisecond precision."""
 
 
 def format_datetime(value: dt.datetime) -> str:
-    """RFC 3339 in UTC with `Z`, e.g. `2026-11-23T12:00:00Z`; `.ffffff` (trailing zeros dropped) only when there
-    are microseconds. Same output as the Rust core's formatter."""
+    """RFC 3339 in UTC with `Z`, e.g. `2026-11-23T12:00:00Z`; `.fff` (trailing zeros dropped) only when there are
+    milliseconds; finer digits are cut, so the text never exceeds the 25 characters of OCPI's DateTime (§1.10)."""
     d = to_utc(value)
     text = f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}"
-    if d.microsecond:
-        text += "." + f"{d.microsecond:06d}".rstrip("0")
+    if d.microsecond >= 1000:
+        text += "." + f"{d.microsecond // 1000:03d}".rstrip("0")
     return text + "Z"
+
+
+# --- warnings raised while decoding (values a later OCPI version added, accepted) ------------------------
+
+_warnings: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("ocpi_decode_warnings", default=None)
+
+
+@contextlib.contextmanager
+def collect_warnings() -> Iterator[list[str]]:
+    """Collect the `warn` calls of the Structs decoded inside the block (each request/record its own list)."""
+    found: list[str] = []
+    token = _warnings.set(found)
+    try:
+        yield found
+    finally:
+        _warnings.reset(token)
+
+
+def warn(message: str) -> None:
+    found = _warnings.get()
+    if found is not None and message not in found:
+        found.append(message)
 
 
 class OcpiObject(msgspec.Struct, kw_only=True, omit_defaults=True):

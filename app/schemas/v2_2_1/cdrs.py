@@ -26,7 +26,8 @@ from app.schemas.types import (
     to_utc,
 )
 from app.schemas.v2_2_1.common import AuthMethod, CdrToken, ChargingPeriod, GeoLocation, Price
-from app.schemas.v2_2_1.locations import ConnectorFormat, ConnectorType, PowerType
+from app.schemas.v2_2_1.common import later_version_values
+from app.schemas.v2_2_1.locations import CONNECTOR_TYPES_2_3_0, ConnectorFormat, ConnectorType, PowerType
 from app.schemas.v2_2_1.tariffs import Tariff
 
 __all__ = ["CDR", "CdrLocation", "SignedData", "SignedValue"]
@@ -49,6 +50,9 @@ class CdrLocation(OcpiObject, kw_only=True):
     connector_standard: ConnectorType
     connector_format: ConnectorFormat
     connector_power_type: PowerType
+
+    def __post_init__(self) -> None:
+        later_version_values("connector standard", self.connector_standard, CONNECTOR_TYPES_2_3_0)
 
 
 class SignedValue(OcpiObject, kw_only=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal, TypeAlias
 
 import msgspec
@@ -22,6 +23,7 @@ from app.schemas.types import (
     String512,
     String64,
     to_utc,
+    warn,
 )
 
 __all__ = [
@@ -48,12 +50,16 @@ __all__ = [
     "ProfileType",
     "Role",
     "TokenType",
+    "later_version_values",
 ]
 
 # -- enums (case-sensitive) -------------------------------------------------------------------------------------
 
 Role: TypeAlias = Literal["CPO", "EMSP", "HUB", "NAP", "NSP", "OTHER", "SCSP"]
-TokenType: TypeAlias = Literal["AD_HOC_USER", "APP_USER", "OTHER", "RFID"]
+# Values OCPI 2.3.0 added to an enum of 2.2.1 (digest §6) are accepted where the object keeps its meaning (a token
+# is still a token, a connector still a connector), each with a warning: see `later_version_values`.
+TOKEN_TYPES_2_3_0 = ("EMAID",)
+TokenType: TypeAlias = Literal["AD_HOC_USER", "APP_USER", "OTHER", "RFID", "EMAID"]
 AuthMethod: TypeAlias = Literal["AUTH_REQUEST", "COMMAND", "WHITELIST"]
 ProfileType: TypeAlias = Literal["CHEAP", "FAST", "GREEN", "REGULAR"]
 ImageCategory: TypeAlias = Literal["CHARGER", "ENTRANCE", "LOCATION", "NETWORK", "OPERATOR", "OTHER", "OWNER"]
@@ -76,6 +82,15 @@ CdrDimensionType: TypeAlias = Literal[
     "STATE_OF_CHARGE",
     "TIME",
 ]
+
+
+
+def later_version_values(field: str, values: str | Sequence[str] | None, added: tuple[str, ...]) -> None:
+    """Warn (see `app.schemas.types.warn`) about each value of `values` that only OCPI 2.3.0 defines."""
+    for value in [values] if isinstance(values, str) else values or ():
+        if value in added:
+            warn(f"{field} {value!r} is an OCPI 2.3.0 value")
+
 
 # -- small types ------------------------------------------------------------------------------------------------
 
@@ -151,6 +166,9 @@ class CdrToken(OcpiObject, kw_only=True):
     uid: CiString36
     type: TokenType
     contract_id: CiString36
+
+    def __post_init__(self) -> None:
+        later_version_values("token type", self.type, TOKEN_TYPES_2_3_0)
 
 
 class CdrDimension(OcpiObject, kw_only=True):

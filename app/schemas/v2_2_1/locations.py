@@ -36,6 +36,8 @@ from app.schemas.v2_2_1.common import (
     Image,
     ImageCategory,
     TokenType,
+    TOKEN_TYPES_2_3_0,
+    later_version_values,
 )
 
 __all__ = [
@@ -122,12 +124,18 @@ ConnectorType: TypeAlias = Literal[
     "PANTOGRAPH_TOP_DOWN",
     "TESLA_R",
     "TESLA_S",
+    "MCS",
+    "SAE_J3400",
 ]
+CONNECTOR_TYPES_2_3_0 = ("MCS", "SAE_J3400")
 PowerType: TypeAlias = Literal["AC_1_PHASE", "AC_2_PHASE", "AC_2_PHASE_SPLIT", "AC_3_PHASE", "DC"]
 ParkingType: TypeAlias = Literal[
     "ALONG_MOTORWAY", "PARKING_GARAGE", "PARKING_LOT", "ON_DRIVEWAY", "ON_STREET", "UNDERGROUND_GARAGE"
 ]
-ParkingRestriction: TypeAlias = Literal["EV_ONLY", "PLUGGED", "DISABLED", "CUSTOMERS", "MOTORCYCLES"]
+ParkingRestriction: TypeAlias = Literal[
+    "EV_ONLY", "PLUGGED", "DISABLED", "CUSTOMERS", "MOTORCYCLES", "EMPLOYEES", "TAXIS", "TENANTS"
+]
+PARKING_RESTRICTIONS_2_3_0 = ("EMPLOYEES", "TAXIS", "TENANTS")
 Facility: TypeAlias = Literal[
     "HOTEL",
     "RESTAURANT",
@@ -177,6 +185,7 @@ class PublishTokenType(OcpiObject, kw_only=True):
             raise ValueError("type is required when uid is given")
         if self.visual_number is not None and self.issuer is None:
             raise ValueError("issuer is required when visual_number is given")
+        later_version_values("token type", self.type, TOKEN_TYPES_2_3_0)
 
 
 class RegularHours(OcpiObject, kw_only=True):
@@ -230,6 +239,7 @@ class Connector(OcpiObject, kw_only=True):
     def __post_init__(self) -> None:
         if self.last_updated.tzinfo is not UTC:
             self.last_updated = to_utc(self.last_updated)
+        later_version_values("connector standard", self.standard, CONNECTOR_TYPES_2_3_0)
 
 
 class EVSE(OcpiObject, kw_only=True):
@@ -250,6 +260,7 @@ class EVSE(OcpiObject, kw_only=True):
     def __post_init__(self) -> None:
         if self.last_updated.tzinfo is not UTC:
             self.last_updated = to_utc(self.last_updated)
+        later_version_values("parking restriction", self.parking_restrictions, PARKING_RESTRICTIONS_2_3_0)
 
 
 class Location(OcpiObject, kw_only=True):

@@ -15,7 +15,7 @@ from app.schemas.types import (
     String64,
     to_utc,
 )
-from app.schemas.v2_2_1.common import DisplayText, ProfileType, TokenType
+from app.schemas.v2_2_1.common import TOKEN_TYPES_2_3_0, DisplayText, ProfileType, TokenType, later_version_values
 
 __all__ = [
     "AllowedType",
@@ -54,6 +54,7 @@ class Token(OcpiObject, kw_only=True):
     def __post_init__(self) -> None:
         if self.last_updated.tzinfo is not UTC:
             self.last_updated = to_utc(self.last_updated)
+        later_version_values("token type", self.type, TOKEN_TYPES_2_3_0)
 
 
 class LocationReferences(OcpiObject, kw_only=True):

@@ -1,0 +1,203 @@
+"""JSON that comes in from peers and files (request bodies, pulled pages, imports), read strictly and stored in one
+normal form.
+
+Refused: what is not JSON (msgspec's parser: UTF-8, no NaN/Infinity, nothing after the value), nesting deeper than
+`MAX_DEPTH`, a key that appears twice in one object (readers would disagree on its value), and numbers outside
+`MAX_INTEGER` or with more than `MAX_DECIMALS` decimals (`1e999999`, `1e-999999`: not a quantity, and PostgreSQL's
+numeric could not hold them).
+
+Accepted as meaning something: null in an optional field is the field left out (digest §1.2; peers in the field send
+`"status_schedule": null`), and a date-time with an offset is converted to UTC. The document stored is the one
+received without its null fields, with every DateTime field written as UTC `Z` (at most 25 characters, §1.10);
+unknown fields and every number are kept as received, digit for digit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from app.schemas.types import collect_warnings, format_datetime
+
+T = TypeVar("T")
+
+MAX_DEPTH = 32
+"""Objects and arrays nested in one another (an OCPI Location needs 5; unknown fields get room to spare)."""
+MAX_INTEGER = 2**63 - 1
+"""Largest magnitude of any number: a signed 64-bit integer, so a peer's 64-bit ids in extra fields still pass."""
+MAX_DECIMALS = 20
+"""Most significant digits after the decimal point (trailing zeros do not count); a double's shortest form of a
+realistic value (`0.30000000000000004`) has 17."""
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+class JsonInputError(ValueError):
+    """Input refused before its schema is checked. `syntax`: not JSON at all (HTTP 400), else well-formed JSON
+    whose content is refused (2001)."""
+
+    def __init__(self, message: str, *, syntax: bool = False) -> None:
+        super().__init__(message)
+        self.syntax = syntax
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # rare: find the first repeated key for the message
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JsonInputError(f"key {key!r} appears more than once in one object")
+            seen.add(key)
+    return obj
+
+
+_BOUNDS = f"numbers are limited to ±{MAX_INTEGER} with at most {MAX_DECIMALS} decimals"
+
+
+def _out_of_range(text: str) -> JsonInputError:
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    return JsonInputError(f"number {shown} is out of range ({_BOUNDS})")
+
+
+def _number_ok(value: int | Decimal) -> bool:
+    if isinstance(value, int):
+        return abs(value) <= MAX_INTEGER
+    if abs(value) > MAX_INTEGER:
+        return False
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite: JSON has no NaN or Infinity
+    kept = len(digits)
+    while kept > 1 and digits[kept - 1] == 0:  # trailing zeros are no decimals
+        kept -= 1
+    return exponent + (len(digits) - kept) >= -MAX_DECIMALS
+
+
+def _check_tree(value: Any) -> None:
+    """Depth and number bounds, in one walk without recursion (the input decides how deep it goes)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        for child in item.values() if type(item) is dict else item:
+            kind = type(child)
+            if kind is dict or kind is list:
+                if depth >= MAX_DEPTH:
+                    raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True)
+                stack.append((child, depth + 1))
+            elif (kind is int or kind is Decimal) and not _number_ok(child):
+                raise _out_of_range(str(child))
+
+
+def parse(raw: bytes) -> Any:
+    """Any JSON value, checked as the module docstring says; numbers with a fraction or exponent as Decimal.
+    Nulls are kept (a PATCH's null removes a field)."""
+    try:
+        # The syntax check, with msgspec's precise messages; it is stricter than the stdlib parser below (lone
+        # surrogates, invalid UTF-8, a BOM), which is there for its object hook: duplicate keys.
+        msgspec.json.decode(raw)
+        value = json.loads(raw, object_pairs_hook=_object, parse_float=Decimal)
+    except RecursionError:
+        raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True) from None
+    except msgspec.DecodeError as exc:
+        if "out of range" in str(exc):  # well-formed, but beyond what msgspec reads (`1e999999`)
+            raise JsonInputError(f"a number is out of range ({_BOUNDS}): {exc}") from None
+        raise JsonInputError(str(exc), syntax=True) from None
+    if type(value) is dict or type(value) is list:
+        _check_tree(value)
+    elif (type(value) is int or type(value) is Decimal) and not _number_ok(value):
+        raise _out_of_range(str(value))
+    return value
+
+
+def drop_nulls(value: Any) -> Any:
+    """Object fields that are null are left out, at every level (items of arrays stay: `[null]` is no list of
+    objects and is refused by the schema)."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value]
+    return value
+
+
+_PLAIN = (str, int, bool, float)
+
+
+def _normal(received: Any, decoded: Any) -> Any:
+    """The received value with what the schema decoded written back where it has a normal form: date-times as UTC
+    `Z`, numbers sent as strings as numbers. Everything else (unknown fields, numbers, key order) as received."""
+    kind = type(decoded)
+    if kind is dict:
+        if type(received) is not dict:
+            return received
+        return {k: v if (d := decoded.get(k)) is None or type(d) in _PLAIN else _normal(v, d) for k, v in received.items()}
+    if kind is list:
+        if type(received) is not list or len(received) != len(decoded):
+            return received
+        return [r if type(d) in _PLAIN else _normal(r, d) for r, d in zip(received, decoded, strict=True)]
+    if kind is dt.datetime:
+        return format_datetime(decoded)
+    if kind is Decimal and type(received) is str:
+        return decoded
+    return received
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded(Generic[T]):
+    obj: T
+    """The object as the schema reads it."""
+    text: str
+    """The document to store and serve (see the module docstring)."""
+    warnings: tuple[str, ...]
+    """Values accepted although only a later OCPI version defines them."""
+
+
+def validate(doc: Any, type_: type[T], nulls: bool = True) -> Decoded[T]:
+    """Check an already parsed document against `type_` (nulls dropped first, unless `nulls` says there are
+    none); raises msgspec.ValidationError."""
+    if nulls:
+        doc = drop_nulls(doc)
+    with collect_warnings() as warnings:
+        obj = msgspec.json.decode(_encoder.encode(doc), type=type_)
+    normal = _normal(doc, msgspec.to_builtins(obj, builtin_types=(dt.datetime, Decimal)))
+    return Decoded(obj, _encoder.encode(normal).decode(), tuple(warnings))
+
+
+def decode(raw: bytes, type_: type[T]) -> Decoded[T]:
+    """Parse and validate one document; raises JsonInputError or msgspec.ValidationError."""
+    return validate(parse(raw), type_, nulls=b"null" in raw)
+
+
+def check_fields(patch: dict[str, Any], type_: type[Any], partial: dict[str, type[Any]]) -> None:
+    """A PATCH's fields, each against its type in `type_` (digest §1.6), before anything is merged: a null removes
+    the field and unknown fields are kept, so both pass. The fields named in `partial` hold lists of partial child
+    objects merged by id (a Location's `evses`, an EVSE's `connectors`): each item must be an object whose own fields
+    are checked the same way, and the list cannot be null (a Location PATCH only adds or changes, §1.6). Raises
+    msgspec.ValidationError naming the field."""
+    types = {f.encode_name: f.type for f in msgspec.structs.fields(type_)}
+    for name, value in patch.items():
+        child = partial.get(name)
+        if value is None and child is not None:
+            raise msgspec.ValidationError(f"a PATCH cannot remove `{name}` (it only adds or changes them, §1.6) "
+                                          f"- at `$.{name}`")
+        if value is None or name not in types:
+            continue
+        if child is not None and isinstance(value, list):
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    raise msgspec.ValidationError(f"Expected `object`, got `{type(item).__name__}` - at `$.{name}[{i}]`")
+                try:
+                    check_fields(item, child, partial)
+                except msgspec.ValidationError as exc:
+                    raise msgspec.ValidationError(str(exc).replace("- at `$", f"- at `$.{name}[{i}]", 1)) from None
+            continue
+        try:
+            msgspec.json.decode(_encoder.encode(value), type=types[name])
+        except msgspec.ValidationError as exc:
+            text = str(exc)
+            raise msgspec.ValidationError(
+                text.replace("- at `$", f"- at `$.{name}", 1) if "- at `$" in text else f"{text} - at `$.{name}`") from None
