@@ -12,6 +12,7 @@ so three things the wheel leaves to chance are made safe here:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -50,12 +51,14 @@ def postmaster_pid(pgdata: Path) -> int | None:
         lines = (pgdata / "postmaster.pid").read_text().splitlines()
         pid = int(lines[0])
         process = psutil.Process(pid)
-        alive = process.status() != psutil.STATUS_ZOMBIE and process.name() == "postgres" and len(lines) >= 8
+        # A file still being written by a live server (fewer lines) is not stale: `_wait_until_ready` waits.
+        alive = process.status() != psutil.STATUS_ZOMBIE and process.name() == "postgres"
     except (OSError, ValueError, IndexError, psutil.Error):
         return None
     return pid if alive else None
 
 
+@functools.cache
 def _server_class() -> type[Any]:
     # The wheel resolves a runtime folder at import and warns when XDG_RUNTIME_DIR is unset.
     with warnings.catch_warnings():
