@@ -37,9 +37,19 @@ class JsonFormatter(logging.Formatter):
         return _encoder.encode(out).decode()
 
 
+def _one_line(record: logging.LogRecord) -> bool:
+    """asyncpg's pool logs every failed reconnection with a traceback; while the database is down the error
+    itself says all there is to say."""
+    if record.exc_info and record.exc_info[1] is not None:
+        record.error = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        record.exc_info = None
+    return True
+
+
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    logging.getLogger("asyncpg.pool").addFilter(_one_line)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

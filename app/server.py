@@ -14,6 +14,7 @@ from litestar.types import ASGIApp
 from app import __version__, logs
 from app.config import Settings
 from app.db import peers
+from app.db.listener import Listener
 from app.db.pool import create_pool
 from app.ocpi import v2_2_1
 from app.ocpi.auth import PeerCache
@@ -22,9 +23,31 @@ from app.ocpi.client import OcpiClient
 from app.ocpi.transport import EXCEPTION_HANDLERS, request_ids_middleware
 from app.ocpi.versions import versions_router
 from app.outbox import Dispatcher
+from app.outbox.queue import CHANNEL as OUTBOX_CHANNEL
 from app.secrets_vault import TokenVault
 
 VERSIONS = [v2_2_1.SPEC]
+
+
+def _listener(dsn: str, peer_cache: PeerCache, dispatcher: Dispatcher) -> Listener:
+    """This worker's LISTEN connection: peer changes clear the peer cache, queued pushes wake the dispatcher.
+    While it is down the cache is bypassed (a revocation would go unheard); once back, anything may have
+    changed meanwhile: the cache starts empty and the dispatcher looks for due pushes at once."""
+    listener = Listener(dsn)
+    listener.subscribe(peers.CHANNEL, peer_cache.clear)
+    listener.subscribe(OUTBOX_CHANNEL, dispatcher.wake)
+
+    def lost() -> None:
+        peer_cache.trusted = False
+
+    def connected() -> None:
+        peer_cache.clear()
+        peer_cache.trusted = True
+        dispatcher.wake()
+
+    listener.on_lost(lost)
+    listener.on_connected(connected)
+    return listener
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
@@ -43,16 +66,16 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         vault = TokenVault.load(settings.secret_key, settings.key_file)
         dispatcher = Dispatcher(pool, vault, client)
         peer_cache = PeerCache()
-        app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher, peer_cache=peer_cache)
-        listener = await pool.acquire()  # this worker's LISTEN connection
-        await listener.add_listener(peers.CHANNEL, peer_cache.clear)
-        await dispatcher.start(listener)
+        listener = _listener(settings.database_url, peer_cache, dispatcher)
+        app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher, peer_cache=peer_cache,
+                         listener=listener)
+        await listener.start()
+        dispatcher.start()
         try:
             yield
         finally:
             await dispatcher.stop()
-            await listener.remove_listener(peers.CHANNEL, peer_cache.clear)
-            await pool.release(listener)
+            await listener.stop()
             await client.aclose()
             await pool.close()
 

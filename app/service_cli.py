@@ -53,8 +53,17 @@ def _run(args: argparse.Namespace, work: Callable[[Any, Any, Settings], Awaitabl
     logs.configure("WARNING")
     try:
         return asyncio.run(_with_db(_settings(args), work))
-    except OSError as exc:
-        return _fail(f"cannot reach the database: {exc}")
+    except Exception as exc:
+        return _database_down(exc)
+
+
+def _database_down(exc: Exception) -> int:
+    """A precise message when the database cannot be reached (down, restarting, refusing); else re-raised."""
+    from app.db.pool import describe, unavailable
+
+    if not unavailable(exc):
+        raise exc
+    return _fail(f"cannot reach the database: {describe(exc)}")
 
 
 def _run_on_peer(args: argparse.Namespace, work: Callable[[Any, Any, Settings, Any], Awaitable[int]]) -> int:
@@ -84,7 +93,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # A TERM while preparing must still run the exit hooks that stop the embedded server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     demo = args.demo if args.demo is not None else not settings.database_url
-    dsn = asyncio.run(prepare(settings))
+    try:
+        dsn = asyncio.run(prepare(settings))
+    except Exception as exc:
+        return _database_down(exc)
     settings = settings.with_(database_url=dsn)
     if demo:
         from app.demo.load import load

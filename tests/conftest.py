@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,12 +29,24 @@ def load_vector(path: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A PostgreSQL server to create test databases on: DATABASE_URL's when set, else an embedded one."""
+def pg_admin_dsn() -> Iterator[str]:
+    """A PostgreSQL server to create test databases on: DATABASE_URL's when set, else an embedded one.
+
+    The embedded one lives outside pytest's temporary folder: as root it runs as its own user, and any pytest
+    session starting meanwhile closes /tmp/pytest-of-root to other users (the server would then PANIC)."""
     import os
+    import shutil
+    import tempfile
 
     if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
+        yield os.environ["DATABASE_URL"]
+        return
     from app.db import embedded
+    from tests.service import stop_embedded
 
-    return embedded.start(tmp_path_factory.mktemp("embedded-pg"))
+    root = Path(tempfile.mkdtemp(prefix="ocpi-tests-pg-"))
+    try:
+        yield embedded.start(root)
+    finally:
+        stop_embedded(root / "pgdata")
+        shutil.rmtree(root, ignore_errors=True)

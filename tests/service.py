@@ -132,6 +132,26 @@ class Instance:
         out = self.cli("peer", "invite", "--label", label, *(a for p in parties for a in ("--party", p))).stdout
         return out.split("token A:")[1].split()[0]
 
+    def unreachable_receiver(self, label: str, party: tuple[str, str, str], module: str = "locations") -> int:
+        """A registered peer whose `module` Receiver is a closed loopback port: pushes to it are queued, and
+        each attempt fails (which shows when a dispatcher picked it up). Returns its id."""
+        from app.db import peers
+
+        async def go() -> int:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                async with conn.transaction():
+                    peer_id, _ = await peers.invite(conn, self.vault, label)
+                    await peers.save_registration(
+                        conn, self.vault, peer_id, token_out="t", versions_url="", version="2.2.1",
+                        endpoints=[{"identifier": module, "role": "RECEIVER", "url": f"http://127.0.0.1:9/{module}"}],
+                        parties=[(peers.PeerParty(*party), {"name": label})])
+                return peer_id
+            finally:
+                await conn.close()
+
+        return int(run(go()))
+
     def peer_id(self, label: str) -> int:
         return int(self.query("SELECT id FROM peers WHERE label = $1 ORDER BY id DESC LIMIT 1", label)[0]["id"])
 
@@ -155,6 +175,17 @@ def serving(*setups: tuple[Instance, list[tuple[str, ...]]]) -> Iterator[list[In
     finally:
         for inst in instances:
             inst.drop()
+
+def stop_embedded(pgdata: Path) -> None:
+    """Stop the embedded server running on `pgdata`, if any (fast shutdown: open sessions are ended)."""
+    import signal
+
+    from app.db.embedded import postmaster_pid
+
+    pid = postmaster_pid(pgdata)
+    if pid is not None:
+        os.kill(pid, signal.SIGINT)
+        wait_for(lambda: postmaster_pid(pgdata) is None, 30, "the embedded server to stop")
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:

@@ -154,16 +154,18 @@ async def analyze(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable) -
 
 
 async def find_own(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, object_id: str,
-                   owner: tuple[str, str] | None = None, token_type: str | None = None) -> Stored | None:
+                   owner: tuple[str, str] | None = None, token_type: str | None = None,
+                   for_update: bool = False) -> Stored | None:
     """One of our own objects by id alone (a Sender URL has no country/party), optionally of one owner;
-    tokens also by type."""
-    found = await find_own_among(conn, table, object_id, [owner] if owner else None, token_type, limit=1)
+    tokens also by type. `for_update` locks the row until the transaction ends (read-modify-write)."""
+    found = await find_own_among(conn, table, object_id, [owner] if owner else None, token_type, limit=1,
+                                 for_update=for_update)
     return found[0] if found else None
 
 
 async def find_own_among(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, object_id: str,
                          owners: list[tuple[str, str]] | None, token_type: str | None = None,
-                         limit: int = 2) -> list[Stored]:
+                         limit: int = 2, for_update: bool = False) -> list[Stored]:
     """Our own objects with this id (of `owners` when given; tokens also by type), oldest first, at most
     `limit`: two tell the caller the id is ambiguous."""
     args: list[object] = [object_id.upper(), limit]
@@ -175,7 +177,7 @@ async def find_own_among(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectT
         args.append(token_type.upper())
         where += f" AND type = ${len(args)}"
     rows = await conn.fetch(f"SELECT data::text AS data, last_updated, peer_id, country_code, party_id FROM {table.name} "
-                            f"WHERE {where} ORDER BY seq LIMIT $2", *args)
+                            f"WHERE {where} ORDER BY seq LIMIT $2" + (" FOR UPDATE" if for_update else ""), *args)
     return [Stored(r["data"], r["last_updated"], r["peer_id"], (r["country_code"], r["party_id"])) for r in rows]
 
 

@@ -167,11 +167,16 @@ class NotFound(LookupError):
 async def set_evse_status(pool: asyncpg.Pool, location_id: str, evse_uid: str, status: str,
                           at: dt.datetime | None = None) -> int:
     """Change one of our EVSEs' status and push a PATCH of it (§3.1): EVSE and Location take the new
-    `last_updated`. Returns how many pushes were queued."""
-    stamp = format_datetime(at or dt.datetime.now(dt.UTC))
-    patch = {"status": status, "last_updated": stamp}
+    `last_updated`. Returns how many pushes were queued.
+
+    The Location is one document: its row stays locked from the read to the commit, so concurrent changes
+    to EVSEs of one Location queue up instead of overwriting each other, and the outbox gets their PATCHes
+    in the order they were stored (what peers are told matches what is stored)."""
     async with pool.acquire() as conn, conn.transaction():
-        stored = await objects.find_own(conn, locations.MODULE.table, location_id)
+        stored = await objects.find_own(conn, locations.MODULE.table, location_id, for_update=True)
+        # Stamped once the lock is held: a Location's last_updated never goes back.
+        stamp = format_datetime(at or dt.datetime.now(dt.UTC))
+        patch = {"status": status, "last_updated": stamp}
         if stored is None:
             raise NotFound(f"no location {location_id!r} of ours")
         doc = load_doc(stored.data)

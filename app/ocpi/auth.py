@@ -41,15 +41,19 @@ def authorization_header(token: str, base64_encode: bool = True) -> str:
 class PeerCache:
     """Peers by Authorization header, per worker, so a request costs no lookup round trip. Every change to
     a peer's tokens or registration NOTIFYs `peers.CHANNEL` in its transaction and each worker clears its
-    cache on it; the TTL only bounds staleness should a notification be lost with its connection."""
+    cache on it; the TTL only bounds staleness should a notification be lost with its connection. While the
+    worker's LISTEN connection is down (`trusted` False) notifications are missed, so the cache is bypassed."""
 
-    __slots__ = ("_entries", "ttl")
+    __slots__ = ("_entries", "trusted", "ttl")
 
     def __init__(self, ttl: float = 10.0) -> None:
         self._entries: dict[str, tuple[float, Peer]] = {}
         self.ttl = ttl
+        self.trusted = True
 
     def get(self, header: str) -> Peer | None:
+        if not self.trusted:
+            return None
         hit = self._entries.get(header)
         if hit is None or time.monotonic() - hit[0] > self.ttl:
             return None

@@ -14,6 +14,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
 
+from app.db.pool import describe, unavailable
 from app.logs import correlation_id, request_id
 from app.ocpi import json_input
 from app.ocpi.json_input import Decoded, JsonInputError
@@ -146,6 +147,9 @@ async def read_body(request: Request[Any, Any, Any], type_: type[T]) -> T:
 
 # --- error handlers: every error leaves inside the envelope ---------------------------------------
 
+RETRY_AFTER = 5
+"""Seconds a client is asked to wait while the database is unavailable."""
+
 _HTTP_MESSAGES = {
     404: "no such OCPI endpoint",
     405: "method not allowed on this endpoint",
@@ -172,6 +176,12 @@ def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response
             message = _HTTP_MESSAGES.get(code, exc.detail)
         return respond(http_status=code, status_code=CLIENT_ERROR if code < 500 else SERVER_ERROR, message=message,
                        headers=dict(exc.headers or {}) or None)
+    if unavailable(exc):
+        # PostgreSQL is down or restarting; the pool re-creates its connections once it is back.
+        log.warning("database unavailable", extra={"path": request.url.path, "method": request.method,
+                                                   "error": describe(exc)})
+        return respond(http_status=503, status_code=SERVER_ERROR, headers={"Retry-After": str(RETRY_AFTER)},
+                       message="the database is unavailable; retry later")
     log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
     return respond(http_status=500, status_code=SERVER_ERROR, message="internal server error")
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import asyncpg
 
 from app.db import peers
+from app.db.pool import describe, unavailable
 from app.ocpi.client import OcpiCallError, OcpiClient
 from app.ocpi.routing import PartyRef
-from app.outbox.queue import CHANNEL
 from app.secrets_vault import TokenVault
 
 log = logging.getLogger(__name__)
@@ -46,12 +45,10 @@ class Dispatcher:
         self._poll, self._batch = poll_seconds, batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
 
-    async def start(self, listener: asyncpg.Connection) -> None:
-        """Run on this worker; `listener` is the worker's LISTEN connection (kept out of the pool's rotation)."""
-        self._listener = listener
-        await listener.add_listener(CHANNEL, self._notified)
+    def start(self) -> None:
+        """Run on this worker. Call `wake` on every NOTIFY of `queue.CHANNEL` (rows queued) and whenever
+        notifications may have been missed; without them due rows are found by polling."""
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
     async def stop(self) -> None:
@@ -59,19 +56,19 @@ class Dispatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.remove_listener(CHANNEL, self._notified)
 
-    def _notified(self, *_: Any) -> None:
+    def wake(self) -> None:
         self._wake.set()
 
     async def _run(self) -> None:
         while True:
             try:
                 delivered = await self.deliver_due()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("outbox: delivery round failed", extra={"error": str(exc)})
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any round
+                if not unavailable(exc):
+                    log.exception("outbox: delivery round failed")
+                else:  # the database is down or restarting: one line, and the poll retries
+                    log.warning("outbox: delivery round failed", extra={"error": describe(exc)})
                 delivered = 0
             if delivered:
                 continue  # more may be due behind what was just delivered
