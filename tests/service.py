@@ -141,7 +141,7 @@ class Instance:
             conn = await asyncpg.connect(self.dsn)
             try:
                 async with conn.transaction():
-                    peer_id, _ = await peers.invite(conn, self.vault, label)
+                    peer_id, _ = await peers.invite(conn, self.vault, label, [peers.PeerParty(*party)])
                     await peers.save_registration(
                         conn, self.vault, peer_id, token_out="t", versions_url="", version="2.2.1",
                         endpoints=[{"identifier": module, "role": "RECEIVER", "url": f"http://127.0.0.1:9/{module}"}],
@@ -175,6 +175,7 @@ def serving(*setups: tuple[Instance, list[tuple[str, ...]]]) -> Iterator[list[In
     finally:
         for inst in instances:
             inst.drop()
+
 
 def stop_embedded(pgdata: Path) -> None:
     """Stop the embedded server running on `pgdata`, if any (fast shutdown: open sessions are ended)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.service import Instance
+from tests.service import Instance, serving
 from tests.test_service_protocol import DEMO, LOC, Client, _session, error, location, ok, stored
 
 DATETIME_WE_SEND = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$")  # ≤ 25 characters, UTC (§1.10)
@@ -22,15 +22,11 @@ TABLES = ("locations", "tariffs", "sessions", "cdrs", "tokens")
 
 @pytest.fixture(scope="module")
 def node(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    inst = Instance(pg_admin_dsn, tmp_path_factory.mktemp("input"), "input")
-    try:
-        inst.cli("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging")
-        inst.cli("party", "add", "NL", "MSP", "EMSP", "--name", "MSP Mobility")
-        inst.cli("import", "locations", str(DEMO / "locations.json"), "--no-progress")
-        inst.start()
+    with serving((Instance(pg_admin_dsn, tmp_path_factory.mktemp("input"), "input"), [
+            ("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging"),
+            ("party", "add", "NL", "MSP", "EMSP", "--name", "MSP Mobility"),
+            ("import", "locations", str(DEMO / "locations.json"), "--no-progress")])) as (inst,):
         yield inst
-    finally:
-        inst.drop()
 
 
 @pytest.fixture(scope="module")

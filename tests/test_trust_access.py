@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from app.ocpi.auth import authorization_header
-from tests.service import Instance
+from tests.service import Instance, serving
 
 DEMO = Path(__file__).parent.parent / "app" / "demo" / "data"
 V = "/ocpi/2.2.1"
@@ -63,20 +63,16 @@ def new_object(module: str, cc: str, pid: str, object_id: str) -> tuple[str, str
 @pytest.fixture(scope="module")
 def node(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     inst = Instance(pg_admin_dsn, tmp_path_factory.mktemp("access"), "access")
-    try:
-        inst.cli("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging")
-        inst.cli("party", "add", "NL", "EXB", "CPO", "--name", "Second CPO of ours")
-        inst.cli("party", "add", "NL", "MSP", "EMSP", "--name", "MSP Mobility")
-        inst.cli("import", "locations", str(DEMO / "locations.json"), "--no-progress")
-        inst.cli("import", "tokens", str(DEMO / "tokens.json"), "--no-progress")
-        # One location id that both our CPOs use.
-        twins = [{**demo("locations.json"), "id": "TWIN-1", "party_id": pid} for pid in ("EXA", "EXB")]
-        (inst.data_dir / "twins.json").write_text(json.dumps(twins))
-        inst.cli("import", "locations", str(inst.data_dir / "twins.json"), "--no-progress")
-        inst.start()
+    # One location id that both our CPOs use.
+    twins = [{**demo("locations.json"), "id": "TWIN-1", "party_id": pid} for pid in ("EXA", "EXB")]
+    (inst.data_dir / "twins.json").write_text(json.dumps(twins))
+    with serving((inst, [("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging"),
+                         ("party", "add", "NL", "EXB", "CPO", "--name", "Second CPO of ours"),
+                         ("party", "add", "NL", "MSP", "EMSP", "--name", "MSP Mobility"),
+                         ("import", "locations", str(DEMO / "locations.json"), "--no-progress"),
+                         ("import", "tokens", str(DEMO / "tokens.json"), "--no-progress"),
+                         ("import", "locations", str(inst.data_dir / "twins.json"), "--no-progress")])):
         yield inst
-    finally:
-        inst.drop()
 
 
 @pytest.fixture(scope="module")
