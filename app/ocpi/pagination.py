@@ -4,6 +4,7 @@ date_from (inclusive) / date_to (exclusive) window on last_updated, Link to the 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -38,13 +39,15 @@ MAX_OFFSET = 2**63 - 1
 """PostgreSQL's bigint: a larger offset cannot be asked for (and no table holds that many rows)."""
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
 def _int(name: str, raw: str | None, default: int, maximum: int | None = None) -> int:
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} is not an integer") from None
+    if not _INTEGER.fullmatch(raw):  # ASCII digits only: int() would also take "٣" or "1_000"
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} is not an integer")
+    value = int(raw)
     if value < 0:
         raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} must not be negative")
     if maximum is not None and value > maximum:
