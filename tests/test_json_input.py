@@ -11,7 +11,7 @@ import pytest
 
 from app.ocpi import json_input
 from app.ocpi.json_input import MAX_DEPTH, JsonInputError
-from app.schemas.v2_2_1 import EVSE, Connector, Location, Session
+from app.schemas.v2_2_1 import CDR, EVSE, Connector, Location, Session
 
 DEMO = Path(__file__).parent.parent / "app" / "demo" / "data"
 
@@ -75,6 +75,26 @@ def test_the_stored_form_keeps_unknown_fields_numbers_and_order_and_writes_utc()
     session = json.loads((DEMO / "cdrs.jsonl").read_text().splitlines()[0])
     with pytest.raises(msgspec.ValidationError):
         json_input.decode(json.dumps(session).encode(), Session)  # a CDR is no Session: the schema still applies
+
+
+def test_the_normal_form_reaches_every_nested_date_time_and_number_and_leaves_normal_documents_alone() -> None:
+    cdr = json.loads((DEMO / "cdrs.jsonl").read_text().splitlines()[0])
+    normal = json_input.decode(json.dumps(cdr).encode(), CDR)
+    assert normal.text == json.dumps(cdr, separators=(",", ":"))  # the demo CDR is already in normal form
+    doc = json_input.parse(json.dumps(cdr).encode())
+    assert json_input._normal(doc, normal.obj) is doc  # nothing to rewrite: not even copied
+
+    sloppy = json.loads(json.dumps(cdr))
+    sloppy["start_date_time"] = "2026-06-01T02:00:00+02:00"
+    sloppy["charging_periods"][-1]["start_date_time"] = "2026-06-01T00:00:00.120000z"
+    sloppy["total_energy"] = str(cdr["total_energy"])
+    sloppy["total_cost"]["excl_vat"] = str(cdr["total_cost"]["excl_vat"])
+    stored = json.loads(json_input.decode(json.dumps(sloppy).encode(), CDR).text)
+    assert stored["start_date_time"] == "2026-06-01T00:00:00Z"
+    assert stored["charging_periods"][-1]["start_date_time"] == "2026-06-01T00:00:00.12Z"
+    assert stored["total_energy"] == cdr["total_energy"] and stored["total_cost"] == cdr["total_cost"]
+    assert {k: v for k, v in stored.items() if k not in ("start_date_time", "charging_periods")} == {
+        k: v for k, v in cdr.items() if k not in ("start_date_time", "charging_periods")}
 
 
 def test_patch_fields_are_checked_against_the_schema() -> None:

@@ -15,10 +15,13 @@ unknown fields and every number are kept as received, digit for digit.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -124,26 +127,88 @@ def drop_nulls(value: Any) -> Any:
     return value
 
 
-_PLAIN = (str, int, bool, float)
+Normal = Callable[[Any, Any], Any]
+"""(received value, value as the schema decoded it) -> the value to store; the received object when unchanged."""
+
+
+def _datetime(received: Any, decoded: Any) -> Any:
+    if len(received) == 20 and received[19] == "Z" and received[10] == "T":
+        return received  # already `YYYY-MM-DDTHH:MM:SSZ`, the form most peers send
+    text = format_datetime(decoded)
+    return received if received == text else text
+
+
+def _number(received: Any, decoded: Any) -> Any:
+    return decoded if type(received) is str else received  # "0.25" sent as a string is the number 0.25
+
+
+def _items(each: Normal) -> Normal:
+    def normal(received: Any, decoded: Any) -> Any:
+        if type(received) is not list or len(received) != len(decoded):
+            return received
+        out = received
+        for i, (r, d) in enumerate(zip(received, decoded, strict=True)):
+            if d is not None and (n := each(r, d)) is not r:
+                if out is received:
+                    out = list(received)
+                out[i] = n
+        return out
+
+    return normal
+
+
+def _fields(plan: tuple[tuple[str, str, Normal], ...]) -> Normal:
+    def normal(received: Any, decoded: Any) -> Any:
+        if type(received) is not dict:
+            return received
+        out = received
+        for name, attr, each in plan:
+            r = received.get(name)
+            if r is not None and (d := getattr(decoded, attr)) is not None and (n := each(r, d)) is not r:
+                if out is received:
+                    out = dict(received)
+                out[name] = n
+        return out
+
+    return normal
+
+
+def _normal_of(tp: Any) -> Normal | None:
+    """How a value of schema type `tp` is normalised, or None when it is stored as received."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    if get_origin(tp) in (Union, UnionType):
+        kinds = [a for a in get_args(tp) if a is not type(None)]
+        if len(kinds) != 1:
+            return None
+        return _normal_of(kinds[0])
+    if tp is dt.datetime:
+        return _datetime
+    if tp is Decimal:
+        return _number
+    if get_origin(tp) is list:
+        each = _normal_of(get_args(tp)[0])
+        return _items(each) if each is not None else None
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return _struct_normal(tp)
+    return None
+
+
+@functools.cache
+def _struct_normal(type_: type[msgspec.Struct]) -> Normal | None:
+    """The fields of a Struct that have a normal form, found once per type (OCPI types are not recursive)."""
+    hints = get_type_hints(type_, include_extras=True)
+    plan = tuple((f.encode_name, f.name, n) for f in msgspec.structs.fields(type_)
+                 if (n := _normal_of(hints[f.name])) is not None)
+    return _fields(plan) if plan else None
 
 
 def _normal(received: Any, decoded: Any) -> Any:
-    """The received value with what the schema decoded written back where it has a normal form: date-times as UTC
-    `Z`, numbers sent as strings as numbers. Everything else (unknown fields, numbers, key order) as received."""
-    kind = type(decoded)
-    if kind is dict:
-        if type(received) is not dict:
-            return received
-        return {k: v if (d := decoded.get(k)) is None or type(d) in _PLAIN else _normal(v, d) for k, v in received.items()}
-    if kind is list:
-        if type(received) is not list or len(received) != len(decoded):
-            return received
-        return [r if type(d) in _PLAIN else _normal(r, d) for r, d in zip(received, decoded, strict=True)]
-    if kind is dt.datetime:
-        return format_datetime(decoded)
-    if kind is Decimal and type(received) is str:
-        return decoded
-    return received
+    """The received document with what the schema decoded written back where it has a normal form: date-times as
+    UTC `Z`, numbers sent as strings as numbers. Everything else (unknown fields, numbers, key order) as received;
+    only the fields of the schema that can differ are visited."""
+    normal = _struct_normal(type(decoded)) if isinstance(decoded, msgspec.Struct) else None
+    return received if normal is None else normal(received, decoded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,20 +221,21 @@ class Decoded(Generic[T]):
     """Values accepted although only a later OCPI version defines them."""
 
 
-def validate(doc: Any, type_: type[T], nulls: bool = True) -> Decoded[T]:
+def validate(doc: Any, type_: type[T], nulls: bool = True, raw: bytes | None = None) -> Decoded[T]:
     """Check an already parsed document against `type_` (nulls dropped first, unless `nulls` says there are
-    none); raises msgspec.ValidationError."""
+    none); `raw`, the text `doc` was parsed from, saves encoding it again when there are no nulls. Raises
+    msgspec.ValidationError."""
     if nulls:
         doc = drop_nulls(doc)
+        raw = None
     with collect_warnings() as warnings:
-        obj = msgspec.json.decode(_encoder.encode(doc), type=type_)
-    normal = _normal(doc, msgspec.to_builtins(obj, builtin_types=(dt.datetime, Decimal)))
-    return Decoded(obj, _encoder.encode(normal).decode(), tuple(warnings))
+        obj = msgspec.json.decode(raw if raw is not None else _encoder.encode(doc), type=type_)
+    return Decoded(obj, _encoder.encode(_normal(doc, obj)).decode(), tuple(warnings))
 
 
 def decode(raw: bytes, type_: type[T]) -> Decoded[T]:
     """Parse and validate one document; raises JsonInputError or msgspec.ValidationError."""
-    return validate(parse(raw), type_, nulls=b"null" in raw)
+    return validate(parse(raw), type_, nulls=b"null" in raw, raw=raw)
 
 
 def check_fields(patch: dict[str, Any], type_: type[Any], partial: dict[str, type[Any]]) -> None:

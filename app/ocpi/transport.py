@@ -109,17 +109,18 @@ def parse_json(raw: bytes, what: str = "request body") -> Any:
         raise _input_error(exc, what) from None
 
 
-def validate_object(doc: Any, type_: type[T], what: str = "request body", nulls: bool = True) -> Decoded[T]:
-    """An already parsed document checked as `type_`, with the normal form to store."""
+def validate_object(doc: Any, type_: type[T], what: str = "request body", nulls: bool = True,
+                    raw: bytes | None = None) -> Decoded[T]:
+    """An already parsed document (from `raw`, when given) checked as `type_`, with the normal form to store."""
     try:
-        return json_input.validate(doc, type_, nulls)
+        return json_input.validate(doc, type_, nulls, raw)
     except (JsonInputError, msgspec.ValidationError) as exc:
         raise _input_error(exc, what) from None
 
 
 def decode_object(raw: bytes, type_: type[T], what: str = "request body") -> Decoded[T]:
     """Decode and validate a JSON body; `.text` is the document to store (nulls dropped, date-times in UTC)."""
-    return validate_object(parse_json(raw, what), type_, what, nulls=b"null" in raw)
+    return validate_object(parse_json(raw, what), type_, what, nulls=b"null" in raw, raw=raw)
 
 
 def decode_json(raw: bytes, type_: type[T], what: str = "request body") -> T:
