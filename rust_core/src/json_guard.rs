@@ -604,6 +604,29 @@ mod tests {
         assert_eq!(message, "expected a value at byte 4");
     }
 
+    #[test]
+    fn strings_of_every_length_and_position() {
+        for len in 0..40 {
+            let plain = "é".repeat(len / 2) + &"a".repeat(len % 2);
+            assert_eq!(ok(&format!("[\"{plain}\", 1]")), Ok(()));
+            for at in 0..plain.len() {
+                if !plain.is_char_boundary(at) {
+                    continue;
+                }
+                for (insert, good) in [("\"", false), ("\\\"", true), ("\\u0041", true), ("\\", false), ("\u{1}", false), ("\n", false)] {
+                    let text = format!("{}{insert}{}", &plain[..at], &plain[at..]);
+                    let result = ok(&format!("{{\"{text}\": \"{text}\"}}"));
+                    assert_eq!(result.is_ok(), good, "{text:?}: {result:?}");
+                }
+            }
+            let mut bad = format!("\"{plain}\"").into_bytes();
+            if len > 0 {
+                bad[1] = 0xff;
+                assert!(matches!(check(&bad, 32, 20), Err(GuardError::Syntax(_))));
+            }
+        }
+    }
+
     fn value() -> impl Strategy<Value = serde_json::Value> {
         use serde_json::Value;
         let leaf = prop_oneof![
