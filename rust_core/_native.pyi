@@ -76,7 +76,7 @@ def price_batch(
 def parse_only(buf: bytes | str) -> tuple[int, int]: ...
 def error_json(message: str, field: str = "", line: int | None = None, id: str | None = None) -> str: ...
 def json_guard(
-    buf: bytes | str, max_depth: int, max_decimals: int
+    buf: bytes | bytearray | memoryview | str, max_depth: int, max_decimals: int
 ) -> tuple[Literal["duplicate_key", "number", "depth", "syntax"], str] | None:
     """Check JSON text in one pass, the GIL released: None when fine, else `(kind, detail)`: a key that appears
     twice in one object (detail: the key, unescaped), a number beyond ±(2**63 - 1) or with more than

@@ -98,3 +98,15 @@ def test_patch_fields_are_checked_against_the_schema() -> None:
                          ({"evses": [{"uid": "E1", "connectors": None}]}, "`$.evses[0].connectors`")):
         with pytest.raises(msgspec.ValidationError, match=where.replace("$", r"\$").replace("[", r"\[").replace("]", r"\]")):
             json_input.check_fields(patch, Location, partial)
+
+
+def test_the_rust_guard_names_what_it_refuses() -> None:
+    from rust_core import json_guard
+
+    assert json_guard(b'{"a": [1, 2.50, "\\u0062"], "b": {"a": 1}}', MAX_DEPTH, 20) is None
+    assert json_guard(bytearray(b'{"\\u00e9": 1, "\xc3\xa9": 2}'), MAX_DEPTH, 20) == ("duplicate_key", "é")
+    assert json_guard(memoryview(b"[1e-21]"), MAX_DEPTH, 20) == ("number", "1e-21")
+    assert json_guard("[[[]]]", 2, 20) == ("depth", "JSON nested deeper than 2 levels")
+    assert json_guard(b"[1,]", MAX_DEPTH, 20) == ("syntax", "expected a value at byte 3")
+    with pytest.raises(TypeError):
+        json_guard(5, MAX_DEPTH, 20)  # type: ignore[arg-type]

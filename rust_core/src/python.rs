@@ -258,12 +258,23 @@ fn parse_only(py: Python<'_>, buf: &Bound<'_, PyAny>) -> PyResult<(usize, usize)
     Ok(py.detach(|| batch::parse_only_jsonl(b)))
 }
 
-/// Check JSON text in one pass (`json_guard::check`), GIL released: None when fine, else `(kind, detail)` with
+/// Check JSON text (bytes, str or another bytes-like object) in one pass (`json_guard::check`), GIL released: None when fine, else `(kind, detail)` with
 /// kind "duplicate_key" (detail: the key), "number" (the number's text), "depth" or "syntax" (a message).
 #[pyfunction]
 fn json_guard(py: Python<'_>, buf: &Bound<'_, PyAny>, max_depth: usize, max_decimals: u32) -> PyResult<Option<(&'static str, String)>> {
     use crate::json_guard::{GuardError, check};
-    let b = as_bytes(buf, "buf")?;
+    let owned: Vec<u8>;
+    let b = match as_bytes(buf, "buf") {
+        Ok(b) => b,
+        Err(e) => match pyo3::buffer::PyBuffer::<u8>::get(buf) {
+            // another bytes-like object (bytearray, memoryview): copied, as it could change while the GIL is released
+            Ok(view) => {
+                owned = view.to_vec(py)?;
+                &owned
+            }
+            Err(_) => return Err(e),
+        },
+    };
     let result = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| check(b, max_depth, max_decimals)))
             .unwrap_or_else(|_| Err(GuardError::Syntax("internal error while checking the JSON".into())))
