@@ -291,15 +291,16 @@ impl<'a> Scanner<'a> {
         }
         let text = key_text(self.input, &self.scratch, key);
         let hash = hasher.hash_one(text);
-        let Some(map) = self.maps.last_mut() else { return Ok(()) };
-        if let Some(&other) = map.get(&hash) {
-            // The same hash: the same key, or (hardly ever) a collision, settled by comparing with every key.
-            let same = |k: &Key| key_text(self.input, &self.scratch, *k) == text;
-            if same(&self.keys[other]) || self.keys[frame.keys_start..].iter().any(same) {
-                return Err(self.duplicate(key));
+        if let Some(map) = self.maps.last_mut() {
+            if let Some(&other) = map.get(&hash) {
+                // The same hash: the same key, or (hardly ever) a collision, settled by comparing with every key.
+                let same = |k: &Key| key_text(self.input, &self.scratch, *k) == text;
+                if same(&self.keys[other]) || self.keys[frame.keys_start..].iter().any(same) {
+                    return Err(self.duplicate(key));
+                }
+            } else {
+                map.insert(hash, index);
             }
-        } else {
-            map.insert(hash, index);
         }
         self.keys.push(key);
         Ok(())
