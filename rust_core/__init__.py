@@ -16,6 +16,7 @@ from rust_core._native import (
     PricingError,
     TariffSet,
     __version__,
+    json_guard,
     parse_only,
     price_batch,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "TaxAmount",
     "__version__",
     "decode_result",
+    "json_guard",
     "parse_only",
     "price_batch",
     "price_cdr",

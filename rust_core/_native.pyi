@@ -2,7 +2,7 @@
 
 from typing import Literal, final
 
-__all__ = ["BatchResult", "PricingError", "TariffSet", "__version__", "error_json", "parse_only", "price_batch", "price_cdr"]
+__all__ = ["BatchResult", "PricingError", "TariffSet", "__version__", "error_json", "json_guard", "parse_only", "price_batch", "price_cdr"]
 
 __version__: str
 
@@ -75,3 +75,10 @@ def price_batch(
 ) -> BatchResult: ...
 def parse_only(buf: bytes | str) -> tuple[int, int]: ...
 def error_json(message: str, field: str = "", line: int | None = None, id: str | None = None) -> str: ...
+def json_guard(
+    buf: bytes | bytearray | memoryview | str, max_depth: int, max_decimals: int
+) -> tuple[Literal["duplicate_key", "number", "depth", "syntax"], str] | None:
+    """Check JSON text in one pass, the GIL released: None when fine, else `(kind, detail)`: a key that appears
+    twice in one object (detail: the key, unescaped), a number beyond ±(2**63 - 1) or with more than
+    `max_decimals` significant decimals (its text), more than `max_depth` levels of objects and arrays, or not
+    JSON (a message with the byte offset)."""

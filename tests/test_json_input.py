@@ -19,6 +19,8 @@ DEMO = Path(__file__).parent.parent / "app" / "demo" / "data"
 @pytest.mark.parametrize("raw, words", [
     (b'{"a": 1, "a": 2}', "'a' appears more than once"),
     (b'{"x": [{"b": 1, "c": {"d": 1, "d": 1}}]}', "'d' appears more than once"),
+    (b'{"a": 1, "\\u0061": 2}', "'a' appears more than once"),  # the same key once unescaped
+    (b'{' + b",".join(b'"k%d": %d' % (i, i) for i in range(100)) + b', "k50": 0}', "'k50' appears more than once"),
     (b'{"k": 1e-999999}', "out of range"),
     (b'{"k": 1e999999}', "out of range"),
     (b'{"k": -1e999999}', "out of range"),
@@ -26,6 +28,10 @@ DEMO = Path(__file__).parent.parent / "app" / "demo" / "data"
     (b'{"k": 0.000000000000000000001}', "out of range"),  # 21 decimals
     (b'{"k": 123456789012345678901234567890.5}', "out of range"),
     (b'{"k": 9223372036854775808}', "out of range"),
+    (b'{"k": 9223372036854775807.5}', "out of range"),
+    (b'{"k": 1E19}', "out of range"),
+    (b'{"k": [1e-21]}', "out of range"),
+    (b'{"k": 18446744073709551616}', "out of range"),
     (b'{"k": -9223372036854775808.0}', "out of range"),
     (b'{"k": ' + b"1" * 5000 + b"}", "out of range"),
 ])
@@ -38,6 +44,8 @@ def test_content_refused_as_2001(raw: bytes, words: str) -> None:
 @pytest.mark.parametrize("raw", [
     b'{"a":' * (MAX_DEPTH + 1) + b"1" + b"}" * (MAX_DEPTH + 1),
     b"[" * 10_000 + b"]" * 10_000,
+    b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1),  # deeper than allowed, not as deep as msgspec's own limit
+    b"[" * 1_000_000,
     b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
     b'{"k": NaN}',
     b"\xef\xbb\xbf{}",
@@ -55,6 +63,9 @@ def test_numbers_within_bounds_are_kept_digit_for_digit() -> None:
     doc = json_input.parse(b'{"a": 0.30000000000000004, "b": 12.50, "c": 9223372036854775807, "d": 1.000000000000000000000000}')
     assert doc == {"a": Decimal("0.30000000000000004"), "b": Decimal("12.50"), "c": 2**63 - 1, "d": Decimal("1")}
     assert str(doc["b"]) == "12.50"
+    doc = json_input.parse(b'[1e-20, 0e999999, 1.5e3, -9223372036854775807, 9223372036854775807.000, {"a": {"a": 1}, "\\u0062": 2}]')
+    assert doc == [Decimal("1e-20"), 0, 1500, -(2**63 - 1), 2**63 - 1, {"a": {"a": 1}, "b": 2}]
+    assert type(doc[2]) is Decimal and type(doc[3]) is int
 
 
 def test_nulls_are_dropped_from_objects_not_from_lists() -> None:
@@ -107,3 +118,15 @@ def test_patch_fields_are_checked_against_the_schema() -> None:
                          ({"evses": [{"uid": "E1", "connectors": None}]}, "`$.evses[0].connectors`")):
         with pytest.raises(msgspec.ValidationError, match=where.replace("$", r"\$").replace("[", r"\[").replace("]", r"\]")):
             json_input.check_fields(patch, Location, partial)
+
+
+def test_the_rust_guard_names_what_it_refuses() -> None:
+    from rust_core import json_guard
+
+    assert json_guard(b'{"a": [1, 2.50, "\\u0062"], "b": {"a": 1}}', MAX_DEPTH, 20) is None
+    assert json_guard(bytearray(b'{"\\u00e9": 1, "\xc3\xa9": 2}'), MAX_DEPTH, 20) == ("duplicate_key", "é")
+    assert json_guard(memoryview(b"[1e-21]"), MAX_DEPTH, 20) == ("number", "1e-21")
+    assert json_guard("[[[]]]", 2, 20) == ("depth", "JSON nested deeper than 2 levels")
+    assert json_guard(b"[1,]", MAX_DEPTH, 20) == ("syntax", "expected a value at byte 3")
+    with pytest.raises(TypeError):
+        json_guard(5, MAX_DEPTH, 20)  # type: ignore[arg-type]

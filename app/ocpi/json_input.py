@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,13 +25,15 @@ from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 import msgspec
 
 from app.schemas.types import collect_warnings, format_datetime
+from rust_core import json_guard
 
 T = TypeVar("T")
 
 MAX_DEPTH = 32
 """Objects and arrays nested in one another (an OCPI Location needs 5; unknown fields get room to spare)."""
 MAX_INTEGER = 2**63 - 1
-"""Largest magnitude of any number: a signed 64-bit integer, so a peer's 64-bit ids in extra fields still pass."""
+"""Largest magnitude of any number: a signed 64-bit integer, so a peer's 64-bit ids in extra fields still pass
+(`rust_core.json_guard` checks this bound; it is not a parameter there)."""
 MAX_DECIMALS = 20
 """Most significant digits after the decimal point (trailing zeros do not count); a double's shortest form of a
 realistic value (`0.30000000000000004`) has 17."""
@@ -49,17 +50,6 @@ class JsonInputError(ValueError):
         self.syntax = syntax
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):  # rare: find the first repeated key for the message
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise JsonInputError(f"key {key!r} appears more than once in one object")
-            seen.add(key)
-    return obj
-
-
 _BOUNDS = f"numbers are limited to ±{MAX_INTEGER} with at most {MAX_DECIMALS} decimals"
 
 
@@ -68,52 +58,33 @@ def _out_of_range(text: str) -> JsonInputError:
     return JsonInputError(f"number {shown} is out of range ({_BOUNDS})")
 
 
-def _number_ok(value: int | Decimal) -> bool:
-    if isinstance(value, int):
-        return abs(value) <= MAX_INTEGER
-    if abs(value) > MAX_INTEGER:
-        return False
-    _sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)  # finite: JSON has no NaN or Infinity
-    kept = len(digits)
-    while kept > 1 and digits[kept - 1] == 0:  # trailing zeros are no decimals
-        kept -= 1
-    return exponent + (len(digits) - kept) >= -MAX_DECIMALS
-
-
-def _check_tree(value: Any) -> None:
-    """Depth and number bounds, in one walk without recursion (the input decides how deep it goes)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        for child in item.values() if type(item) is dict else item:
-            kind = type(child)
-            if kind is dict or kind is list:
-                if depth >= MAX_DEPTH:
-                    raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True)
-                stack.append((child, depth + 1))
-            elif (kind is int or kind is Decimal) and not _number_ok(child):
-                raise _out_of_range(str(child))
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
+"""Integers as int, numbers with a fraction or exponent as the Decimal of their text."""
 
 
 def parse(raw: bytes) -> Any:
     """Any JSON value, checked as the module docstring says; numbers with a fraction or exponent as Decimal.
     Nulls are kept (a PATCH's null removes a field)."""
     try:
-        # The syntax check, with msgspec's precise messages; it is stricter than the stdlib parser below (lone
-        # surrogates, invalid UTF-8, a BOM), which is there for its object hook: duplicate keys.
-        msgspec.json.decode(raw)
-        value = json.loads(raw, object_pairs_hook=_object, parse_float=Decimal)
-    except RecursionError:
+        # msgspec reads the value and is the syntax check, with its precise messages; `json_guard` (Rust, one pass
+        # over the same bytes) then finds what msgspec does not refuse: duplicate keys, depth and number bounds.
+        value = _decoder.decode(raw)
+    except RecursionError:  # msgspec's own limit (about 1,000 levels)
         raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True) from None
     except msgspec.DecodeError as exc:
-        if "out of range" in str(exc):  # well-formed, but beyond what msgspec reads (`1e999999`)
+        if "out of range" in str(exc):  # well-formed, but beyond what msgspec reads (an integer of 5,000 digits)
             raise JsonInputError(f"a number is out of range ({_BOUNDS}): {exc}") from None
         raise JsonInputError(str(exc), syntax=True) from None
-    if type(value) is dict or type(value) is list:
-        _check_tree(value)
-    elif (type(value) is int or type(value) is Decimal) and not _number_ok(value):
-        raise _out_of_range(str(value))
+    refused = json_guard(raw, MAX_DEPTH, MAX_DECIMALS)
+    if refused is not None:
+        kind, detail = refused
+        if kind == "duplicate_key":
+            raise JsonInputError(f"key {detail!r} appears more than once in one object")
+        if kind == "number":
+            raise _out_of_range(detail)
+        if kind == "depth":
+            raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels", syntax=True)
+        raise JsonInputError(detail, syntax=True)  # not reached: msgspec refused it first
     return value
 
 

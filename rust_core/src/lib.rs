@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod datetime;
 pub mod error;
+pub mod json_guard;
 pub mod model;
 pub mod money;
 pub mod number;

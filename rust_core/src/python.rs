@@ -258,6 +258,36 @@ fn parse_only(py: Python<'_>, buf: &Bound<'_, PyAny>) -> PyResult<(usize, usize)
     Ok(py.detach(|| batch::parse_only_jsonl(b)))
 }
 
+/// Check JSON text (bytes, str or another bytes-like object) in one pass (`json_guard::check`), GIL released: None when fine, else `(kind, detail)` with
+/// kind "duplicate_key" (detail: the key), "number" (the number's text), "depth" or "syntax" (a message).
+#[pyfunction]
+fn json_guard(py: Python<'_>, buf: &Bound<'_, PyAny>, max_depth: usize, max_decimals: u32) -> PyResult<Option<(&'static str, String)>> {
+    use crate::json_guard::{GuardError, check};
+    let owned: Vec<u8>;
+    let b = match as_bytes(buf, "buf") {
+        Ok(b) => b,
+        Err(e) => match pyo3::buffer::PyBuffer::<u8>::get(buf) {
+            // another bytes-like object (bytearray, memoryview): copied, as it could change while the GIL is released
+            Ok(view) => {
+                owned = view.to_vec(py)?;
+                &owned
+            }
+            Err(_) => return Err(e),
+        },
+    };
+    let result = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(|| check(b, max_depth, max_decimals)))
+            .unwrap_or_else(|_| Err(GuardError::Syntax("internal error while checking the JSON".into())))
+    });
+    Ok(match result {
+        Ok(()) => None,
+        Err(GuardError::DuplicateKey(key)) => Some(("duplicate_key", key)),
+        Err(GuardError::NumberOutOfRange(text)) => Some(("number", text)),
+        Err(GuardError::TooDeep) => Some(("depth", format!("JSON nested deeper than {max_depth} levels"))),
+        Err(GuardError::Syntax(message)) => Some(("syntax", message)),
+    })
+}
+
 /// Write an error record as JSON (the shape batch error files use).
 #[pyfunction]
 #[pyo3(signature = (message, field="", line=None, id=None))]
@@ -276,6 +306,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(price_batch, m)?)?;
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
     m.add_function(wrap_pyfunction!(error_json, m)?)?;
+    m.add_function(wrap_pyfunction!(json_guard, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
