@@ -142,6 +142,7 @@ def _refusals(evse_uid: str) -> list[tuple[str, str, bytes | dict[str, Any] | No
         ("GET", "/sender/locations?offset=9223372036854775808", None, {}, 200, 2001, "offset"),
         ("GET", "/sender/locations?offset=%D9%A3", None, {}, 200, 2001, "offset"),
         ("GET", "/sender/locations?limit=1_0", None, {}, 200, 2001, "limit"),
+        ("GET", "/sender/locations?limit=" + "9" * 5000, None, {}, 200, 2001, "limit"),
         ("GET", "/sender/locations/a%00b", None, {}, 400, 2000, "control characters"),
         ("GET", "/receiver/tokens/DE/ABE/%00", None, {}, 400, 2000, "control characters"),
         ("GET", "/sender/locations/LOC-00001%2FLOC-00001-1", None, {}, 400, 2000, "%2F"),

@@ -45,9 +45,12 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 def _int(name: str, raw: str | None, default: int, maximum: int | None = None) -> int:
     if raw is None or raw == "":
         return default
-    if not _INTEGER.fullmatch(raw):  # ASCII digits only: int() would also take "٣" or "1_000"
-        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} is not an integer")
-    value = int(raw)
+    try:
+        if not _INTEGER.fullmatch(raw):  # ASCII digits only: int() would also take "٣" or "1_000"
+            raise ValueError(raw)
+        value = int(raw)  # ValueError beyond 4,300 digits
+    except ValueError:
+        raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} is not an integer") from None
     if value < 0:
         raise OcpiError(INVALID_PARAMETERS, f"query parameter {name}={raw[:40]!r} must not be negative")
     if maximum is not None and value > maximum:
