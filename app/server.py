@@ -18,8 +18,8 @@ from app.db.listener import Listener
 from app.db.pool import create_pool
 from app.ocpi import v2_2_1
 from app.ocpi.auth import PeerCache
-from app.ocpi.path_guard import path_guard_middleware
 from app.ocpi.client import OcpiClient
+from app.ocpi.path_guard import path_guard_middleware
 from app.ocpi.transport import EXCEPTION_HANDLERS, request_ids_middleware
 from app.ocpi.versions import versions_router
 from app.outbox import Dispatcher

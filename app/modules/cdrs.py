@@ -5,7 +5,6 @@ only when it is the same document (a retried push)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 
@@ -18,6 +17,7 @@ from app.modules.common import (
     check_emsp,
     check_owner,
     emsp_of,
+    id_path,
     load_doc,
     receiver_get,
     reply_headers,
@@ -53,7 +53,7 @@ async def receiver_post_cdr(request: Request[Any, Any, Any], peer: Peer) -> Resp
             raise OcpiError(INVALID_PARAMETERS, f"CDR {'/'.join(key)} exists with different content; "
                             "CDRs are immutable (send a credit CDR with a new id)")
     base = f"{request.app.state.settings.public_url}{request.url.path.rstrip('/')}"
-    headers = {"Location": base + "".join("/" + quote(part, safe="") for part in key)}  # ids percent-encoded
+    headers = {"Location": base + id_path(key)}
     headers.update(await reply_headers(request, peer, MODULE, we_own=False))
     return respond(http_status=201 if created else 200, message=accepted(request, decoded.warnings), headers=headers)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import msgspec
@@ -97,6 +98,12 @@ async def reply_headers(request: Request[Any, Any, Any], peer: Peer, module: Mod
     own_role = module.owner_role if we_own else module.viewer_role
     peer_role = module.viewer_role if we_own else module.owner_role
     return routing.reply_headers(request, peer, await own_parties(request), peer_role, own_role)
+
+
+def id_path(ids: Iterable[str]) -> str:
+    """`/id/id/...` for a URL we build, every id percent-encoded: a `#`, `?` or `/` in an id would otherwise cut or
+    reshape the URL (issue 7 §3)."""
+    return "".join("/" + quote(str(i), safe="") for i in ids)
 
 
 def json_list(items: list[str]) -> bytes:

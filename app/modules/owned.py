@@ -15,8 +15,8 @@ import msgspec
 from app.db import objects, parties, peers
 from app.db.parties import Party
 from app.modules import cdrs, locations, sessions, tariffs, tokens
-from app.modules.common import Doc, Module, emsp_of, load_doc
-from app.ocpi.transport import OcpiError, decode_object, encode, validate_object
+from app.modules.common import Doc, Module, emsp_of, id_path, load_doc, save_merged
+from app.ocpi.transport import OcpiError, decode_object, encode
 from app.outbox import enqueue
 from app.schemas.types import format_datetime, to_utc
 
@@ -59,8 +59,8 @@ def _path(module: Module, key: tuple[str, ...]) -> str:
     """The object's URL below the peer's module endpoint, every id percent-encoded (a `#` or `?` in an id
     would otherwise cut the URL)."""
     if module is tokens.MODULE:
-        return "".join("/" + quote(part, safe="") for part in key[:3]) + "?type=" + quote(key[3], safe="")
-    return "".join("/" + quote(part, safe="") for part in key)
+        return id_path(key[:3]) + "?type=" + quote(key[3], safe="")
+    return id_path(key)
 
 
 async def _targets(conn: asyncpg.Connection, module: Module, obj: Any) -> list[tuple[int, tuple[str, str]]]:
@@ -186,9 +186,7 @@ async def set_evse_status(pool: asyncpg.Pool, location_id: str, evse_uid: str, s
             raise NotFound(f"location {location_id!r} has no EVSE {evse_uid!r}")
         evse.update(patch)
         doc["last_updated"] = stamp
-        decoded = validate_object(doc, locations.MODULE.schema, what="location")
-        obj = decoded.obj
-        key = locations.MODULE.key_of(obj)
-        await objects.put(conn, locations.MODULE.table, key, decoded.text, to_utc(obj.last_updated), None)
-        return await announce(conn, locations.MODULE, obj, "PATCH",
-                              f"{_path(locations.MODULE, key)}/{quote(str(evse['uid']), safe='')}", encode(patch))
+        key = (str(doc["country_code"]), str(doc["party_id"]), str(doc["id"]))
+        decoded = await save_merged(conn, locations.MODULE, key, doc, None)
+        return await announce(conn, locations.MODULE, decoded.obj, "PATCH",
+                              _path(locations.MODULE, key) + id_path([evse["uid"]]), encode(patch))
