@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp
 
 from app import __version__, logs
@@ -22,6 +23,7 @@ from app.ocpi.client import OcpiClient
 from app.ocpi.path_guard import path_guard_middleware
 from app.ocpi.transport import EXCEPTION_HANDLERS, request_ids_middleware
 from app.ocpi.versions import versions_router
+from app.operator_api.routes import api_router
 from app.outbox import Dispatcher
 from app.outbox.queue import CHANNEL as OUTBOX_CHANNEL
 from app.secrets_vault import TokenVault
@@ -80,14 +82,17 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             await pool.close()
 
     app = Litestar(
-        route_handlers=[versions_router(VERSIONS), *v2_2_1.routers()],
+        route_handlers=[versions_router(VERSIONS), *v2_2_1.routers(), api_router()],
         lifespan=[resources],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         state=State({"settings": settings}),
         openapi_config=OpenAPIConfig(title="ocpi-engine", version=__version__, path="/schema",
                                      description="OCPI 2.2.1 platform: versions, credentials, locations, tariffs, "
-                                                 "sessions, CDRs and tokens."),
+                                                 "sessions, CDRs and tokens; the operator API under /api/v1.",
+                                     components=Components(security_schemes={"operatorKey": SecurityScheme(
+                                         type="http", scheme="bearer",
+                                         description="operator API key (`ocpi-engine apikey create`)")})),
         logging_config=None,
     )
     # Around the router, not per route: every request gets its ids and access-log line (404s included), and a

@@ -465,3 +465,7 @@ def add_commands(sub: Any) -> None:
     ev.add_argument("evse_uid", metavar="EVSE_UID")
     ev.add_argument("status", choices=_statuses(), metavar="STATUS", help=", ".join(_statuses()))
     ev.set_defaults(func=cmd_evse_status)
+
+    from app.charging.cli import add_commands as add_charging_commands
+
+    add_charging_commands(sub, common)

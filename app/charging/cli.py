@@ -1,0 +1,28 @@
+"""Command groups of the charging flow and the operator API: `sessions`, `cdrs`, `tariffs`, `apikey`.
+
+Each command lives in the module that does its work; that module's `add_cli(groups, common)` adds it here."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import import_module
+from typing import Any
+
+GROUPS = {
+    "sessions": "charging sessions priced live: replay events, watch, generate demo events",
+    "cdrs": "CDRs we issued and received: explain a price, list disputes",
+    "tariffs": "tariffs: which tariff applies to whom",
+    "apikey": "operator API keys for /api/v1 (the charging backend, monitoring)",
+}
+
+# Modules with an `add_cli(groups: dict[str, subparsers], common: ArgumentParser) -> None`.
+MODULES = [
+    "app.operator_api.keys_cli",
+]
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    groups = {name: sub.add_parser(name, help=text).add_subparsers(dest="action", required=True, metavar="ACTION")
+              for name, text in GROUPS.items()}
+    for name in MODULES:
+        import_module(name).add_cli(groups, common)
