@@ -17,10 +17,12 @@ import asyncpg
 import pytest
 
 from app.checks.checker import Checker
+from app.checks.checker import check as check_cdrs
 from app.checks.tariff_history import find_versions, versions_at
 from app.db import objects
 from app.db.migrate import migrate
 from app.db.pool import create_pool, drop_database, ensure_database
+from app.modules.common import load_doc
 from app.schemas.types import to_utc
 from tests.cdr_samples import AMSTERDAM, cdr, demo_location, dumps, energy_tariff, evening_tariff, priced
 
@@ -269,3 +271,32 @@ async def test_unpriceable_cdr_is_unverifiable_and_does_not_hold_up_the_batch(po
     assert row["status"] == "UNVERIFIABLE" and row["reason"] == (
         'the CDR cannot be priced: cdr_location.time_zone: unknown IANA time zone "Mars/Olympus_Mons"'), row["reason"]
     assert (await check(pool, "GOOD"))["status"] == "AGREED"
+
+
+def test_dispute_tolerance_setting() -> None:
+    from app.config import Settings
+
+    assert Settings.from_env({}).dispute_tolerance == Decimal("0.01")
+    settings = Settings.from_env({"OCPI_ENGINE_DISPUTE_TOLERANCE": "0.05"})
+    assert settings.dispute_tolerance == Decimal("0.05")
+    assert Settings.from_env(settings.to_env()).dispute_tolerance == Decimal("0.05")  # workers get it
+    for bad in ("-1", "abc", "NaN", "Infinity"):
+        with pytest.raises(SystemExit, match="OCPI_ENGINE_DISPUTE_TOLERANCE"):
+            Settings.from_env({"OCPI_ENGINE_DISPUTE_TOLERANCE": bad})
+
+
+async def _tolerance_decides(pool: asyncpg.Pool) -> None:
+    tariff = energy_tariff("T1", "0.25", "2026-01-01T00:00:00Z")
+    await put_tariff(pool, tariff)
+    await put_location(pool, demo_location())
+    off = priced(cdr("OFF-BY-3C", "T1"), [tariff])
+    off["total_cost"]["excl_vat"] += Decimal("0.03")
+    await receive(pool, off)
+    async with pool.acquire() as conn:
+        doc = load_doc(dumps(off))
+        [strict] = await check_cdrs(conn, [doc], Decimal("0.01"))
+        [lenient] = await check_cdrs(conn, [doc], Decimal("0.05"))
+    assert strict.status == "DISPUTED" and lenient.status == "AGREED"
+
+
+test_tolerance_decides_the_outcome = on_pool(_tolerance_decides)
