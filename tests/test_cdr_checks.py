@@ -144,8 +144,11 @@ async def test_agreed_disputed_and_unverifiable(pool: asyncpg.Pool) -> None:
     await receive(pool, priced(cdr("OK-1", "T1"), [tariff]))
     await receive(pool, priced(cdr("HIGH-1", "T1"), [tariff], factor=Decimal("1.10")))
     await receive(pool, priced(cdr("UNKNOWN-1", "T9"), [{**tariff, "id": "T9"}]))
-    assert await pool.fetchval("SELECT count(*) FROM cdr_checks WHERE status = 'PENDING'") == 3
-    assert await check_all(pool) == 3
+    dollars = {**energy_tariff("USD", "0.25", "2026-01-01T00:00:00Z"), "currency": "USD"}
+    await put_tariff(pool, dollars)
+    await receive(pool, priced(cdr("OTHER-CURRENCY", "USD"), [{**dollars, "currency": "EUR"}]))
+    assert await pool.fetchval("SELECT count(*) FROM cdr_checks WHERE status = 'PENDING'") == 4
+    assert await check_all(pool) == 4
 
     ok = await check(pool, "OK-1")
     assert ok["status"] == "AGREED", ok["reason"]
@@ -166,6 +169,8 @@ async def test_agreed_disputed_and_unverifiable(pool: asyncpg.Pool) -> None:
     unknown = await check(pool, "UNKNOWN-1")
     assert unknown["status"] == "UNVERIFIABLE"
     assert unknown["reason"] == "we hold no tariff T9 of NL*EXA"  # never priced with the tariff it embeds
+    other = await check(pool, "OTHER-CURRENCY")
+    assert other["status"] == "UNVERIFIABLE" and other["reason"] == "tariff USD is in USD but the CDR is in EUR"
 
 
 @on_pool

@@ -91,13 +91,12 @@ def _summary_fields(r: asyncpg.Record) -> dict[str, Any]:
 async def page(conn: asyncpg.Connection | asyncpg.Pool, statuses: Sequence[str] | None, offset: int,
                limit: int) -> CheckPage:
     """Checks with these statuses (None: all), newest received first."""
-    where, args = "", []
-    if statuses is not None:
-        where, args = " WHERE status = ANY($3::text[])", [list(statuses)]
+    where, args = ("", []) if statuses is None else (" WHERE status = ANY($1::text[])", [list(statuses)])
+    n = len(args)
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM cdr_checks{where} "
-                            "ORDER BY received_at DESC, country_code, party_id, id OFFSET $1 LIMIT $2",
-                            offset, limit, *args)
-    total = await conn.fetchval("SELECT count(*) FROM cdr_checks" + where.replace("$3", "$1"), *args)
+                            f"ORDER BY received_at DESC, country_code, party_id, id OFFSET ${n + 1} LIMIT ${n + 2}",
+                            *args, offset, limit)
+    total = await conn.fetchval(f"SELECT count(*) FROM cdr_checks{where}", *args)
     return CheckPage(int(total), offset, limit, [CheckSummary(**_summary_fields(r)) for r in rows])
 
 
