@@ -317,7 +317,7 @@ def test_every_cdr_location_exists(locations: list[dict[str, Any]], cdrs: list[d
         assert (conn["standard"], conn["format"], conn["power_type"]) == (
             cl["connector_standard"], cl["connector_format"], cl["connector_power_type"])
         for p in c["charging_periods"]:
-            if "tariff_id" in p:
+            if "tariff_id" in p and loc["city"] not in dataset.FLOW_TARIFFS:
                 assert p["tariff_id"] in conn["tariff_ids"], (c["id"], p["tariff_id"])
             for d in p["dimensions"]:  # the CDR never reports more power than the connector can deliver
                 if d["type"] in ("MAX_POWER", "MIN_POWER"):
@@ -357,7 +357,32 @@ def test_every_msp_token_of_the_cdrs_exists(tokens: list[dict[str, Any]], cdrs: 
     assert 0 < sum(not t["valid"] for t in tokens) < 15
     whitelist = [t["whitelist"] for t in tokens]
     assert whitelist.count("ALLOWED") > len(tokens) / 2
-    assert {"ALWAYS", "NEVER"} <= set(whitelist)
+    assert set(whitelist) == WHITELIST
+    # every whitelist type has valid tokens, for the charging flow's authorization cases
+    assert {t["whitelist"] for t in tokens if t["valid"]} == WHITELIST
+
+
+def test_flow_tariff_on_amsterdam_connectors(locations: list[dict[str, Any]], tariffs: list[dict[str, Any]]) -> None:
+    """The charging-flow demo: connectors in Amsterdam carry one tariff with a 17:00 local time-of-day change, a
+    kWh threshold and a parking fee; elsewhere the tariffs of the historical CDRs stay."""
+    (city, tariff_id), = dataset.FLOW_TARIFFS.items()
+    tariff = next(t for t in tariffs if t["id"] == tariff_id)
+    assert (tariff["country_code"], tariff["party_id"], tariff["currency"]) == ("NL", "EXA", "EUR")
+    restrictions = [e.get("restrictions", {}) for e in tariff["elements"]]
+    components = [c["type"] for e in tariff["elements"] for c in e["price_components"]]
+    assert any(r.get("start_time") == "17:00" or r.get("end_time") == "17:00" for r in restrictions)
+    assert any("max_kwh" in r or "min_kwh" in r for r in restrictions)
+    assert "PARKING_TIME" in components and "ENERGY" in components
+    # the tariff predates the sessions the generator makes by default, and is valid without a date range
+    assert tariff["last_updated"] < "2026-11-23" and "start_date_time" not in tariff
+    here = [loc for loc in locations if loc["city"] == city]
+    assert len(here) >= 10
+    for loc in locations:
+        ids = {tid for e in loc["evses"] for c in e["connectors"] for tid in c["tariff_ids"]}
+        assert (ids == {tariff_id}) == (loc["city"] == city), loc["id"]
+        assert loc["time_zone"] == "Europe/Amsterdam"
+    usable = [e for loc in here for e in loc["evses"] if e["status"] in ("AVAILABLE", "CHARGING")]
+    assert len(usable) >= 15  # room for the generator's default concurrency
 
 
 def test_connector_rating_table() -> None:
