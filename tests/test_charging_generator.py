@@ -335,3 +335,17 @@ def test_synthetic_locations_at_scale() -> None:
     zones = {c.time_zone for c in connectors}
     assert zones and all(ZoneInfo(z) for z in zones)
     assert datetime.fromisoformat(json.loads(lines[0])["time"].replace("Z", "+00:00")) >= options.start.astimezone(UTC)
+
+
+def test_parts_split_one_stream(demo: tuple[list[g.Connector], list[g.TokenRef]], run: tuple[list[bytes], g.Summary]) -> None:
+    """--until/--from cut the same stream (same ids) at a delivery time; the first part leaves sessions running."""
+    cut = datetime(2026, 11, 23, 17, 30, tzinfo=AMS)
+    first = list(g.generate(*demo, replace(OPTIONS, deliver_until=cut)))
+    rest = list(g.generate(*demo, replace(OPTIONS, deliver_from=cut)))
+    assert first + rest == run[0]
+    assert first and rest
+    started = {json.loads(line)["session_id"] for line in first if b'"session_started"' in line}
+    stopped = {json.loads(line)["session_id"] for line in first if b'"session_stopped"' in line}
+    assert stopped < started  # running at the cut: ACTIVE between the two replays
+    later = [json.loads(line) for line in rest]
+    assert all(e["time"] >= "2026-11-23T16:20" for e in later if g.BAD_MARKER not in e)  # 16:30Z minus the window

@@ -89,6 +89,10 @@ class Options:
     duplicate_share: float = 0.0
     bad_share: float = 0.0  # extra bad events, per good event
     id_prefix: str | None = None  # default: derived from the options, so different runs do not share ids
+    # Only the events delivered in [deliver_from, deliver_until): one stream split into files replayed one after
+    # the other (the first leaves sessions running). Not part of the id prefix: the parts share their sessions.
+    deliver_from: datetime | None = None
+    deliver_until: datetime | None = None
 
     def check(self) -> None:
         """ValueError naming the option when one is out of range."""
@@ -110,8 +114,10 @@ class Options:
             raise ValueError("parking_minutes: need 0 <= min <= max <= 1440")
         if self.shuffle_window < 0:
             raise ValueError("shuffle_window must be >= 0")
-        if self.start.tzinfo is None:
-            raise ValueError("start needs a UTC offset")
+        for name in ("start", "deliver_from", "deliver_until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} needs a UTC offset")
         if self.power_profile not in POWER_PROFILES:
             raise ValueError(f"power_profile must be one of {', '.join(POWER_PROFILES)}")
         if self.id_prefix is not None and not 0 < len(self.id_prefix) <= 20:
@@ -120,7 +126,8 @@ class Options:
     def prefix(self) -> str:
         if self.id_prefix:
             return self.id_prefix
-        described = {k: str(v) for k, v in asdict(self).items() if k != "id_prefix"}
+        described = {k: str(v) for k, v in asdict(self).items()
+                     if k not in ("id_prefix", "deliver_from", "deliver_until")}
         return "G" + hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -396,7 +403,18 @@ class _Pool:
 def generate(connectors: Sequence[Connector], tokens: Sequence[TokenRef], options: Options,
              summary: Summary | None = None) -> Iterator[bytes]:
     """JSON Lines (each line without its newline), deterministic in the inputs and options."""
-    o = options
+    summary = summary if summary is not None else Summary()
+    low = int(options.deliver_from.timestamp() * 1000) if options.deliver_from else None
+    high = int(options.deliver_until.timestamp() * 1000) if options.deliver_until else None
+    for key, line in _stream(connectors, tokens, options, summary):
+        if (low is None or key >= low) and (high is None or key < high):
+            summary.events += 1
+            yield line
+
+
+def _stream(connectors: Sequence[Connector], tokens: Sequence[TokenRef], o: Options,
+            summary: Summary) -> Iterator[tuple[int, bytes]]:
+    """Every line with its delivery key (ms), in delivery order."""
     o.check()
     if not connectors:
         raise ValueError("no connectors to generate sessions on")
@@ -405,7 +423,6 @@ def generate(connectors: Sequence[Connector], tokens: Sequence[TokenRef], option
     if o.concurrency > len(connectors):
         raise ValueError(f"concurrency {o.concurrency} exceeds the {len(connectors)} connectors: "
                          "two sessions would share a connector")
-    summary = summary if summary is not None else Summary()
     prefix, t0 = o.prefix(), int(o.start.timestamp())
     lanes = [(t0 + random.Random(f"{o.seed}/lane/{n}").randrange(3600), n) for n in range(o.concurrency)]
     heapq.heapify(lanes)
@@ -423,8 +440,8 @@ def generate(connectors: Sequence[Connector], tokens: Sequence[TokenRef], option
         cursor, lane = heapq.heappop(lanes)
         # deliver everything due before this session can start (its events all come at or after `cursor`)
         while pending and pending[0][0] < cursor * 1000:
-            summary.events += 1
-            yield heapq.heappop(pending)[2]
+            key, _, line = heapq.heappop(pending)
+            yield key, line
         rng = random.Random(f"{o.seed}/session/{index}")
         s = _Session(index, f"{prefix}-{index + 1:06d}", rng, o)
         taken = conn_pool.take(cursor, rng)
@@ -444,8 +461,8 @@ def generate(connectors: Sequence[Connector], tokens: Sequence[TokenRef], option
         for key, line in _deliveries(s, rng, summary):
             push(key, line)
     while pending:
-        summary.events += 1
-        yield heapq.heappop(pending)[2]
+        key, _, line = heapq.heappop(pending)
+        yield key, line
 
 
 def _deliveries(s: _Session, rng: random.Random, summary: Summary) -> list[tuple[int, bytes]]:
@@ -541,7 +558,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         parking_minutes=args.parking_minutes or d.parking_minutes, cross_share=args.cross_share,
         cross_time=args.cross_time, concurrency=args.concurrency, shuffle_window=args.shuffle_window,
         shuffle_share=args.shuffle_share, duplicate_share=args.duplicates, bad_share=args.bad,
-        id_prefix=args.id_prefix)
+        id_prefix=args.id_prefix, deliver_from=args.deliver_from, deliver_until=args.deliver_until)
     city = None if args.city in ("", "any") else args.city
     try:
         locations = read_objects(args.locations or DEMO_DATA / "locations.json")
@@ -594,6 +611,11 @@ def add_cli(groups: dict[str, Any], common: argparse.ArgumentParser) -> None:
                    help="share of events sent twice (default %(default)s)")
     p.add_argument("--bad", type=_share, default=d.bad_share, metavar="SHARE",
                    help="extra bad events per good event (default %(default)s)")
+    p.add_argument("--from", dest="deliver_from", type=_instant, metavar="TIME",
+                   help="only the events delivered at or after TIME (RFC 3339)")
+    p.add_argument("--until", dest="deliver_until", type=_instant, metavar="TIME",
+                   help="only the events delivered before TIME: with --from, split one stream into parts replayed "
+                        "one after the other (sessions running at TIME stay ACTIVE in between)")
     p.add_argument("--id-prefix", help="session id prefix (default: derived from the options)")
     p.add_argument("--locations", type=Path, help="Locations file, JSON array or Lines (default: the demo set)")
     p.add_argument("--tokens", type=Path, help="Tokens file (default: the demo set); valid tokens are used")
