@@ -349,3 +349,22 @@ def test_parts_split_one_stream(demo: tuple[list[g.Connector], list[g.TokenRef]]
     assert stopped < started  # running at the cut: ACTIVE between the two replays
     later = [json.loads(line) for line in rest]
     assert all(e["time"] >= "2026-11-23T16:20" for e in later if g.BAD_MARKER not in e)  # 16:30Z minus the window
+
+
+def test_readme_walkthrough_ids(demo: tuple[list[g.Connector], list[g.TokenRef]]) -> None:
+    """The README's walkthrough names a session of `sessions generate --sessions 40`: it must stay what it says."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    options = g.Options(sessions=40)
+    sid = f"{options.prefix()}-000025"
+    assert f"cdrs explain {sid}" in readme and f"ids {options.prefix()}-*" in readme
+    events = [json.loads(line) for line in g.generate(*demo, options)]
+    mine = [e for e in events if e["session_id"] == sid]
+    begin, end = _ts(mine[0]["time"]), _ts(mine[-1]["time"])
+    full = next(_ts(e["time"]) for e in mine if e.get("state") == "SUSPENDED_EV")
+    assert _crosses(begin, full) and mine[-1]["meter_wh"] - mine[0]["meter_wh"] > 20_000 and full < end
+    cut = datetime(2026, 11, 23, 17, 30, tzinfo=AMS)
+    assert "--until 2026-11-23T17:30:00+01:00" in readme
+    first = [json.loads(line) for line in g.generate(*demo, replace(options, deliver_until=cut))]
+    running = {e["session_id"] for e in first if e["type"] == "session_started"} - {
+        e["session_id"] for e in first if e["type"] == "session_stopped"}
+    assert running
