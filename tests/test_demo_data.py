@@ -542,3 +542,27 @@ def test_msgspec_decodes_tokens(tokens: list[dict[str, Any]], synth_tokens: list
     for x in [*tokens, *synth_tokens]:
         decoded = decoder.decode(json.dumps(x).encode())
         assert decoded.uid == x["uid"]
+
+
+def test_flow_tariff_prices_as_described(tariffs: list[dict[str, Any]]) -> None:
+    """TRF-AMS priced by rust_core: €0.39/kWh up to 20 kWh then €0.32, €0.59 from 17:00 local, parking €2.40/h."""
+    from decimal import Decimal
+
+    import rust_core
+
+    tariff = next(t for t in tariffs if t["id"] == "TRF-AMS")
+    cdr = json.loads((DEMO / "cdrs.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    periods = [  # local (UTC+1): 14:00-17:00 25 kWh, 17:00-17:30 5 kWh, then parked until 18:00
+        ("2026-11-23T13:00:00Z", [("ENERGY", 25), ("TIME", 3)]),
+        ("2026-11-23T16:00:00Z", [("ENERGY", 5), ("TIME", 0.5)]),
+        ("2026-11-23T16:30:00Z", [("PARKING_TIME", 0.5)]),
+    ]
+    cdr.update(start_date_time="2026-11-23T13:00:00Z", end_date_time="2026-11-23T17:00:00Z", tariffs=[tariff],
+               charging_periods=[{"start_date_time": s, "dimensions": [{"type": k, "volume": v} for k, v in dims]}
+                                 for s, dims in periods])
+    priced = rust_core.price_cdr(json.dumps(cdr).encode(), time_zone="Europe/Amsterdam")
+    assert priced.total_energy_cost is not None and priced.total_parking_cost is not None
+    assert priced.total_energy_cost.excl_vat == Decimal("20") * Decimal("0.39") + 5 * Decimal("0.32") + 5 * Decimal("0.59")
+    assert priced.total_parking_cost.excl_vat == Decimal("1.2")
+    assert priced.total_cost.excl_vat == Decimal("12.35") + Decimal("0.35") + Decimal("1.2")
+    assert priced.total_cost.incl_vat == (Decimal("13.90") * Decimal("1.21")).quantize(Decimal("0.0001"))
