@@ -83,6 +83,11 @@ pub struct Open {
 }
 
 impl Open {
+    /// Time or energy (a meter step within one instant is energy all the same).
+    fn has_extent(&self) -> bool {
+        self.at > self.start || self.at_wh > self.start_wh
+    }
+
     fn as_period(&self) -> Period {
         Period {
             start: self.start,
@@ -179,10 +184,10 @@ impl Fold {
         &self.readings.back().expect("a session has its start reading").0
     }
 
-    /// The position a reading at `time` takes (after readings of the same time), and whether
+    /// The position a reading at `time` takes (readings of one instant in meter order), and whether
     /// its meter value fits between its neighbours: Err((neighbour time, neighbour Wh, later)).
     pub fn place(&self, time: Micros, wh: Decimal) -> Result<usize, (Micros, Decimal, bool)> {
-        let pos = self.readings.partition_point(|(r, _)| r.time <= time);
+        let pos = self.readings.partition_point(|(r, _)| (r.time, r.wh) <= (time, wh));
         if pos > 0 {
             let prev = &self.readings[pos - 1].0;
             if wh < prev.wh {
@@ -220,7 +225,7 @@ impl Fold {
     pub fn finish(&mut self, cutter: &Cutter, tariff: &Tariff, stop: &Reading) {
         let last = self.latest().clone();
         self.segment(cutter, tariff, &last, stop);
-        if self.open.at > self.open.start || self.closed.is_empty() {
+        if self.open.has_extent() || self.closed.is_empty() {
             let p = self.open.as_period();
             self.closed.push(p);
         }
@@ -228,9 +233,9 @@ impl Fold {
         self.open.start_wh = self.open.at_wh;
     }
 
-    /// The open period as it stands (None when it has no length and periods exist).
+    /// The open period as it stands (None when it has neither length nor energy and periods exist).
     pub fn open_period(&self) -> Option<Period> {
-        (self.open.at > self.open.start || self.closed.is_empty()).then(|| self.open.as_period())
+        (self.open.has_extent() || self.closed.is_empty()).then(|| self.open.as_period())
     }
 
     /// Forget readings no late event can fall before: keep the last one at or before `horizon`.
@@ -246,7 +251,7 @@ impl Fold {
         let class = cutter.class(r);
         let charging = r.state.is_charging();
         let o = &mut self.open;
-        if o.start == r.time {
+        if !o.has_extent() {
             // Nothing measured yet under the old conditions: they never held.
             o.charging = charging;
             o.class = class;
@@ -305,17 +310,22 @@ fn cuts(cutter: &Cutter, tariff: &Tariff, a: &Reading, b: &Reading) -> Vec<(Micr
     }
     let span = Decimal::from(b.time - a.time);
     let diff = b.wh - a.wh;
+    let inside = |t: Micros| a.time < t && t < b.time;
     let mut out: Vec<(Micros, Decimal, bool)> = edges
         .into_iter()
-        .map(|(t, kwh)| match kwh {
+        .filter_map(|(t, kwh)| match kwh {
             Some(k) => {
-                let whole = (t + MICROS_PER_SEC / 2).div_euclid(MICROS_PER_SEC) * MICROS_PER_SEC;
-                let t = if a.time < whole && whole < b.time { whole } else { t };
-                (t, cutter.start_wh + k * WH_PER_KWH, true)
+                // The nearest whole second strictly inside; none (a sub-second interval): no cut
+                // here, pricing splits the period at the threshold itself.
+                let down = t.div_euclid(MICROS_PER_SEC) * MICROS_PER_SEC;
+                let up = down + MICROS_PER_SEC;
+                let near = if t - down < up - t { [down, up] } else { [up, down] };
+                let t = near.into_iter().find(|&w| inside(w))?;
+                Some((t, cutter.start_wh + k * WH_PER_KWH, true))
             }
             None => {
                 let share = (diff * Decimal::from(t - a.time) / span).round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-                (t, a.wh + share, false)
+                Some((t, a.wh + share, false))
             }
         })
         .collect();
