@@ -2,6 +2,7 @@
 //! with a precise (field, message), and written back in a normal form (time in UTC `Z`, numbers
 //! as exact decimals, defaults filled in, unknown fields kept as written).
 
+use rayon::prelude::*;
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -125,48 +126,43 @@ const AUTH_METHODS: [&str; 3] = ["AUTH_REQUEST", "COMMAND", "WHITELIST"];
 const STATES: [&str; 3] = ["CHARGING", "SUSPENDED_EV", "SUSPENDED_EVSE"];
 const TYPES: [&str; 3] = ["session_started", "meter", "session_stopped"];
 
-/// Read a batch: a JSON array of events, or JSON Lines (one event per non-blank line).
+/// Read a batch: a JSON array of events, or JSON Lines (one event per non-blank line). Records
+/// are read in parallel (rayon), reported in input order.
 pub fn parse_batch(buf: &[u8]) -> ParsedBatch {
-    let mut out = ParsedBatch::default();
     let first = buf.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
+    let records: Vec<&[u8]> = if first == Some(&b'[') {
         match serde_json::from_slice::<Vec<&RawValue>>(buf) {
-            Ok(items) => {
-                for item in items {
-                    read_record(item.get().as_bytes(), &mut out);
-                }
-            }
+            Ok(items) => items.into_iter().map(|i| i.get().as_bytes()).collect(),
             Err(e) => {
-                out.records = 1;
-                out.errors.push(EventError { index: 0, event_id: None, error: InputError::new("", format!("invalid JSON array: {e}")) });
+                let error = InputError::new("", format!("invalid JSON array: {e}"));
+                return ParsedBatch { records: 1, errors: vec![EventError { index: 0, event_id: None, error }], ..Default::default() };
             }
         }
     } else {
-        for (_, rec) in split_lines(buf, 1) {
-            read_record(rec, &mut out);
+        split_lines(buf, 1).into_iter().map(|(_, r)| r).collect()
+    };
+    let read: Vec<Result<(Event, String), EventError>> = records.par_iter().enumerate().with_min_len(256).map(|(i, r)| read_record(i, r)).collect();
+    let mut out = ParsedBatch { records: records.len(), ..Default::default() };
+    out.events.reserve(read.len());
+    out.normal.reserve(read.len());
+    for r in read {
+        match r {
+            Ok((event, normal)) => {
+                out.events.push(event);
+                out.normal.push(normal);
+            }
+            Err(e) => out.errors.push(e),
         }
     }
     out
 }
 
-fn read_record(rec: &[u8], out: &mut ParsedBatch) {
-    let index = out.records;
-    out.records += 1;
-    let fields = match read_fields(rec) {
-        Ok(f) => f,
-        Err(e) => {
-            out.errors.push(EventError { index, event_id: None, error: e });
-            return;
-        }
-    };
-    let event_id = fields.iter().find(|(k, _)| k == "event_id").and_then(|(_, v)| plain_string(v));
-    match validate(index, &fields) {
-        Ok((event, normal)) => {
-            out.events.push(event);
-            out.normal.push(normal);
-        }
-        Err(error) => out.errors.push(EventError { index, event_id, error }),
-    }
+fn read_record(index: usize, rec: &[u8]) -> Result<(Event, String), EventError> {
+    let fields = read_fields(rec).map_err(|error| EventError { index, event_id: None, error })?;
+    validate(index, &fields).map_err(|error| {
+        let event_id = fields.iter().find(|(k, _)| k == "event_id").and_then(|(_, v)| plain_string(v));
+        EventError { index, event_id, error }
+    })
 }
 
 /// An object's members in order, values as raw JSON; a repeated key is refused.
