@@ -18,6 +18,9 @@ GROUPS = {
 # Modules with an `add_cli(groups: dict[str, subparsers], common: ArgumentParser) -> None`.
 MODULES = [
     "app.operator_api.keys_cli",
+    "app.charging.replay",
+    "app.charging.cdrs",
+    "app.charging.assignments",
 ]
 
 
