@@ -12,8 +12,11 @@ from typing import Literal
 import msgspec
 
 from rust_core._native import (
+    ApplyResult,
     BatchResult,
+    EventBatch,
     PricingError,
+    SessionEngine,
     TariffSet,
     __version__,
     json_guard,
@@ -23,12 +26,15 @@ from rust_core._native import (
 from rust_core._native import price_cdr as price_cdr_json
 
 __all__ = [
+    "ApplyResult",
     "BatchResult",
     "DimensionLine",
+    "EventBatch",
     "PricedCdr",
     "PricedPeriod",
     "Price",
     "PricingError",
+    "SessionEngine",
     "TariffSet",
     "TaxAmount",
     "__version__",
