@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -69,11 +69,12 @@ EVENT_SCHEMA = Schema(
 class _EventsOperation(Operation):
     """The request body is read as bytes (parsed in Rust), so its schema is stated here."""
 
-    request_body: RequestBody | None = field(default_factory=lambda: RequestBody(
-        required=True, description="charging events",
-        content={"application/x-ndjson": OpenAPIMediaType(schema=EVENT_SCHEMA),
-                 "application/jsonl": OpenAPIMediaType(schema=EVENT_SCHEMA),
-                 "application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.ARRAY, items=EVENT_SCHEMA))}))
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True, description="charging events",
+            content={"application/x-ndjson": OpenAPIMediaType(schema=EVENT_SCHEMA),
+                     "application/jsonl": OpenAPIMediaType(schema=EVENT_SCHEMA),
+                     "application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.ARRAY, items=EVENT_SCHEMA))})
 
 
 class EventsAnswer(msgspec.Struct):

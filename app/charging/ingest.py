@@ -296,8 +296,10 @@ class Ingest:
                  AS u(e, s, t, tm, b)""",
             [e[1] for e, _ in rows], [e[2] for e, _ in rows], [e[3] for e, _ in rows], [e[4] for e, _ in rows],
             [r for _, r in rows])
-        new = [u for u in result.sessions if u[0] in work.starts]
-        changed = [u for u in result.sessions if u[0] not in work.starts]
+        accepted = set(result.accepted)
+        new = [u for u in result.sessions if u[0] in work.starts and work.starts[u[0]].index in accepted]
+        created = {u[0] for u in new}
+        changed = [u for u in result.sessions if u[0] not in created]
         seqs: list[int] = []
         if new:
             starts = [work.starts[u[0]] for u in new]
