@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import asyncpg
 import msgspec
@@ -340,7 +341,7 @@ class Ingest:
 
 
 def _figures(updates: list[tuple[str, str, bytes, int, str, str | None, str | None, str, bool]]) -> list[list[object]]:
-    from decimal import Decimal
+    """kwh, cost_excl, cost_incl as exact decimals."""
 
     def num(value: str | None) -> Decimal | None:
         return None if value is None else Decimal(value)
