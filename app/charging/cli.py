@@ -20,6 +20,9 @@ MODULES = [
     "app.operator_api.keys_cli",
     "app.charging.generator",
     "app.charging.stored_lists",
+    "app.charging.replay",
+    "app.charging.cdrs",
+    "app.charging.assignments",
 ]
 
 
