@@ -181,8 +181,10 @@ impl Monitor {
         for change in rows::check_session_rows(rows)? {
             match change {
                 SessionChange::Active(s) => {
-                    self.remove_session(&s.id);
-                    self.insert_session(s);
+                    if let Some(s) = self.update_in_place(s) {
+                        self.remove_session(&s.id);
+                        self.insert_session(s);
+                    }
                 }
                 SessionChange::Ended(id) => self.remove_session(&id),
             }
@@ -208,6 +210,22 @@ impl Monitor {
             }
         }
         Ok(())
+    }
+
+    /// The common update: a held session, same EVSE, new figures. Swaps its contribution in
+    /// every total without touching the indexes; gives the session back when it is not that case.
+    fn update_in_place(&mut self, s: Session) -> Option<Session> {
+        let Some(old) = self.sessions.get_mut(&s.id) else { return Some(s) };
+        if old.key != s.key || old.evse_uid != s.evse_uid {
+            return Some(s);
+        }
+        let location = self.locations.get_mut(&s.key).expect("a held session's location is held");
+        let evse = location.evses.get_mut(&s.evse_uid).expect("a held session's EVSE is held");
+        evse.totals.replace(old, &s);
+        location.totals.replace(old, &s);
+        self.scopes.update(&s.key, |scope| scope.totals.replace(old, &s));
+        *old = s;
+        None
     }
 
     fn insert_session(&mut self, s: Session) {

@@ -39,7 +39,7 @@ pub struct EvseStatusRow {
 const SESSION_STATUSES: [&str; 5] = ["ACTIVE", "COMPLETED", "INVALID", "PENDING", "RESERVATION"];
 
 /// OCPI 2.2.1 EVSE Status values.
-pub(crate) const EVSE_STATUSES: [&str; 9] =
+const EVSE_STATUSES: [&str; 9] =
     ["AVAILABLE", "BLOCKED", "CHARGING", "INOPERATIVE", "OUTOFORDER", "PLANNED", "REMOVED", "RESERVED", "UNKNOWN"];
 
 /// Bound on every amount: far beyond any session, and small enough that sums over any number of

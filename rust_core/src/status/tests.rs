@@ -119,7 +119,19 @@ fn totals_match_a_full_recount_after_random_changes() {
         location.totals.write_fields(&mut a);
         t.write_fields(&mut b);
         assert_eq!(a, b, "{key:?}");
+        for (uid, evse) in &location.evses {
+            let mut t = Totals::default();
+            m.sessions.values().filter(|s| &s.key == key && &s.evse_uid == uid).for_each(|s| t.add(s));
+            let (mut a, mut b) = (String::new(), String::new());
+            evse.totals.write_fields(&mut a);
+            t.write_fields(&mut b);
+            assert_eq!(a, b, "{key:?} {uid}");
+        }
     }
+    let (mut a, mut b) = (String::new(), String::new());
+    m.scopes.get(Some("NL"), Some("TNM")).unwrap().totals.write_fields(&mut a);
+    expect.write_fields(&mut b);
+    assert_eq!(a, b);
 }
 
 #[test]

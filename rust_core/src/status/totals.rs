@@ -82,6 +82,24 @@ impl Totals {
         }
     }
 
+    /// Swap the contribution of `old` (added before) for that of `new`.
+    pub fn replace(&mut self, old: &Session, new: &Session) {
+        if old.currency == new.currency {
+            // Same entry: adjust in place, so a currency is never dropped and re-inserted.
+            self.kwh += new.kwh - old.kwh;
+            let Ok(i) = self.cost.binary_search_by(|c| c.currency.as_str().cmp(&new.currency)) else {
+                debug_assert!(false, "session {} was never added", old.id);
+                return;
+            };
+            let c = &mut self.cost[i];
+            adjust(&mut c.excl, &mut c.excl_unknown, old.excl, new.excl);
+            adjust(&mut c.incl, &mut c.incl_unknown, old.incl, new.incl);
+        } else {
+            self.sub(old);
+            self.add(new);
+        }
+    }
+
     /// `"active_sessions":n,"kwh":x,"cost":[{"currency","excl_vat","incl_vat"}...]`
     pub fn write_fields(&self, out: &mut String) {
         let _ = write!(out, "\"active_sessions\":{},\"kwh\":", self.sessions);
@@ -100,6 +118,17 @@ impl Totals {
             out.push('}');
         }
         out.push(']');
+    }
+}
+
+fn adjust(sum: &mut Decimal, unknown: &mut u64, old: Option<Decimal>, new: Option<Decimal>) {
+    match old {
+        Some(v) => *sum -= v,
+        None => *unknown -= 1,
+    }
+    match new {
+        Some(v) => *sum += v,
+        None => *unknown += 1,
     }
 }
 
