@@ -303,9 +303,12 @@ fn error_json(message: &str, field: &str, line: Option<usize>, id: Option<&str>)
 // from several threads (taken with the GIL released, so a waiting caller never holds it).
 // ---------------------------------------------------------------------------------------------
 
+use pyo3::pybacked::PyBackedStr;
+
 /// (session_id, country_code, party_id, location_id, evse_uid, connector_id, status, kwh,
 /// cost_excl, cost_incl, currency, started_at)
-type MonitorSessionRow = (String, String, String, String, String, String, String, String, Option<String>, Option<String>, String, String);
+/// Borrowed, not copied: the rows are read in place with the GIL released.
+type MonitorSessionRow = (PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, Option<PyBackedStr>, Option<PyBackedStr>, PyBackedStr, PyBackedStr);
 
 #[pyclass(name = "Monitor", module = "rust_core._native", frozen)]
 struct PyMonitor {
@@ -338,24 +341,24 @@ impl PyMonitor {
     }
 
     fn upsert_sessions(&self, py: Python<'_>, rows: Vec<MonitorSessionRow>) -> PyResult<()> {
-        let rows: Vec<crate::status::SessionRow> = rows
-            .into_iter()
+        let rows: Vec<crate::status::SessionRow<'_>> = rows
+            .iter()
             .map(|r| crate::status::SessionRow {
-                session_id: r.0,
-                country_code: r.1,
-                party_id: r.2,
-                location_id: r.3,
-                evse_uid: r.4,
-                connector_id: r.5,
-                status: r.6,
-                kwh: r.7,
-                cost_excl: r.8,
-                cost_incl: r.9,
-                currency: r.10,
-                started_at: r.11,
+                session_id: &r.0,
+                country_code: &r.1,
+                party_id: &r.2,
+                location_id: &r.3,
+                evse_uid: &r.4,
+                connector_id: &r.5,
+                status: &r.6,
+                kwh: &r.7,
+                cost_excl: r.8.as_deref(),
+                cost_incl: r.9.as_deref(),
+                currency: &r.10,
+                started_at: &r.11,
             })
             .collect();
-        self.with(py, |m| m.upsert_sessions(rows)).map_err(monitor_error)
+        self.with(py, |m| m.upsert_sessions(&rows)).map_err(monitor_error)
     }
 
     fn set_evse_status(&self, py: Python<'_>, rows: Vec<(String, String, String, String, String)>) -> PyResult<()> {
