@@ -13,6 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp
 
 from app import __version__, logs
+from app.charging.ingest import Ingest
 from app.checks.checker import CHANNEL as CHECKS_CHANNEL
 from app.checks.checker import Checker
 from app.config import Settings
@@ -74,8 +75,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         checker = Checker(pool, settings.dispute_tolerance)
         peer_cache = PeerCache()
         listener = _listener(settings.database_url, peer_cache, dispatcher, checker)
+        ingest = Ingest(pool, vault, client)
+        await ingest.rebuild()  # the live sessions, from PostgreSQL
         app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher, peer_cache=peer_cache,
-                         listener=listener, checker=checker)
+                         listener=listener, ingest=ingest, checker=checker)
         await listener.start()
         dispatcher.start()
         checker.start()

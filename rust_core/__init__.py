@@ -2,6 +2,7 @@
 
 `price_cdr` returns a typed `PricedCdr`; `price_cdr_json` the same result as JSON bytes;
 `price_batch` prices many CDRs in one call across all cores with the GIL released.
+`Monitor` is the operators' live view of active sessions and EVSE statuses.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from typing import Literal
 import msgspec
 
 from rust_core._native import (
+    ApplyResult,
     BatchResult,
+    EventBatch,
+    Monitor,
     PricingError,
+    SessionEngine,
     TariffSet,
     __version__,
     json_guard,
@@ -23,12 +28,16 @@ from rust_core._native import (
 from rust_core._native import price_cdr as price_cdr_json
 
 __all__ = [
+    "ApplyResult",
     "BatchResult",
     "DimensionLine",
+    "EventBatch",
+    "Monitor",
     "PricedCdr",
     "PricedPeriod",
     "Price",
     "PricingError",
+    "SessionEngine",
     "TariffSet",
     "TaxAmount",
     "__version__",

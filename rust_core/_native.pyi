@@ -2,7 +2,21 @@
 
 from typing import Literal, final
 
-__all__ = ["BatchResult", "PricingError", "TariffSet", "__version__", "error_json", "json_guard", "parse_only", "price_batch", "price_cdr"]
+__all__ = [
+    "ApplyResult",
+    "BatchResult",
+    "EventBatch",
+    "Monitor",
+    "PricingError",
+    "SessionEngine",
+    "TariffSet",
+    "__version__",
+    "error_json",
+    "json_guard",
+    "parse_only",
+    "price_batch",
+    "price_cdr",
+]
 
 __version__: str
 
@@ -82,3 +96,113 @@ def json_guard(
     twice in one object (detail: the key, unescaped), a number beyond ±(2**63 - 1) or with more than
     `max_decimals` significant decimals (its text), more than `max_depth` levels of objects and arrays, or not
     JSON (a message with the byte offset)."""
+
+# ---- Session engine (src/session): EventBatch, SessionEngine, ApplyResult ----
+
+_SessionUpdate = tuple[str, str, bytes, int, str, str | None, str | None, str, bool]
+"""(session_id, status "ACTIVE"|"COMPLETED", OCPI Session JSON, closed_periods, kwh, cost_excl, cost_incl,
+last_event_time, status_changed)."""
+
+@final
+class EventBatch:
+    """Charging events (JSON Lines or a JSON array) read and validated in one pass, the GIL released."""
+
+    def __new__(cls, data: bytes | str) -> EventBatch: ...
+    def __len__(self) -> int:
+        """Records read (valid and invalid)."""
+    @property
+    def events(self) -> list[tuple[int, str, str, str, str]]:
+        """Valid events: (index, event_id, session_id, type, time in UTC RFC 3339)."""
+    @property
+    def starts(self) -> list[tuple[int, dict[str, str]]]:
+        """Fields of each valid session_started by index: location_id, evse_uid, connector_id, token_uid,
+        token_type, and when given authorization_reference, auth_method, country_code, party_id."""
+    @property
+    def errors(self) -> list[tuple[int, str | None, str, str]]:
+        """Invalid records: (index, event_id or None, field, message)."""
+    def records(self) -> list[bytes]:
+        """Normal-form JSON of each valid event, aligned with `events`."""
+
+@final
+class ApplyResult:
+    @property
+    def errors(self) -> list[tuple[int, str, str]]:
+        """Events refused by the engine: (index, field, message)."""
+    @property
+    def accepted(self) -> list[int]: ...
+    @property
+    def sessions(self) -> list[_SessionUpdate]: ...
+    @property
+    def cdrs(self) -> list[tuple[str, bytes, bytes]]:
+        """(session_id, CDR JSON, breakdown JSON) of every session stopped in the batch."""
+
+@final
+class SessionEngine:
+    """The live state of charging sessions, priced as they run (the CDR pricing rules)."""
+
+    def __new__(
+        cls, *, reorder_window: int = 900, decimals: int = 4, rounding: _Rounding = "half_up", missing_vat: _MissingVat = "no_vat"
+    ) -> SessionEngine: ...
+    def __len__(self) -> int:
+        """Active sessions held."""
+    def apply(
+        self,
+        batch: EventBatch,
+        *,
+        headers: dict[str, bytes] | None = None,
+        skip: set[int] | None = None,
+        now: str | None = None,
+    ) -> ApplyResult:
+        """Apply a batch: `headers` are the session headers of sessions started in it, `skip` the indices the
+        caller already answered, `now` the last_updated written (default: the clock)."""
+    def drop(self, session_ids: list[str]) -> None:
+        """Forget sessions (to reload them after a failed commit)."""
+    def session_ids(self) -> list[str]: ...
+_MonitorSessionRow = tuple[str, str, str, str, str, str, str, str, str | None, str | None, str, str]
+
+@final
+class Monitor:
+    """The operators' live view: active sessions and EVSE statuses per location and per EVSE, with
+    energy and cost so far. Totals are kept incrementally, so a view costs what it shows (plus a
+    page's `offset`), whatever the number of sessions held. Safe to share between threads.
+
+    Decimals in the JSON are numbers written exactly (no rounding, no trailing zeros); read them
+    with `msgspec.json.Decoder(float_hook=Decimal)`. Costs are totalled per currency,
+    `[{"currency", "excl_vat", "incl_vat"}]` sorted by currency; an amount is null while any
+    session of that currency does not know it (no cost yet, or VAT unknown)."""
+
+    def __new__(cls) -> Monitor: ...
+    def __len__(self) -> int:
+        """Active sessions held."""
+    def upsert_sessions(self, rows: list[_MonitorSessionRow]) -> None:
+        """Rows `(session_id, country_code, party_id, location_id, evse_uid, connector_id, status, kwh,
+        cost_excl, cost_incl, currency, started_at)`, applied in order: an ACTIVE row holds or replaces the
+        session (its old contribution is taken out of every total first); any other OCPI SessionStatus
+        forgets it. Amounts are decimal strings >= 0 (at most 10^15); started_at RFC 3339. Every row is
+        checked before any applies: a bad one raises ValueError naming it (`rows[3].kwh: ...`)."""
+    def set_evse_status(self, rows: list[tuple[str, str, str, str, str]]) -> None:
+        """Rows `(country_code, party_id, location_id, evse_uid, status)` with an OCPI EVSE Status. An EVSE
+        known only by its status is listed; REMOVED drops it once it has no active session. An EVSE with
+        sessions but no status set shows "UNKNOWN". ValueError naming the row, as `upsert_sessions`."""
+    def locations(
+        self, country_code: str | None = None, party_id: str | None = None, offset: int = 0, limit: int = 100
+    ) -> bytes:
+        """One page of the locations with an active session or a known EVSE, sorted by (country_code,
+        party_id, location_id), optionally only one country and/or party::
+
+            {"total": <locations of the filter>, "active_sessions": n, "kwh": x, "cost": [...],
+             "locations": [{"country_code", "party_id", "location_id", "active_sessions", "kwh",
+                            "cost": [...], "evses": {"CHARGING": n, "AVAILABLE": n, ...}}]}
+
+        The top-level totals cover every location of the filter, not only the page; `evses` counts the
+        location's EVSEs per status."""
+    def location(self, country_code: str, party_id: str, location_id: str) -> bytes | None:
+        """One location in detail, None when it has no active session and no known EVSE::
+
+            {"country_code", "party_id", "location_id", "active_sessions", "kwh", "cost": [...],
+             "evses": [{"evse_uid", "status", "active_sessions", "kwh", "cost": [...],
+                        "sessions": [{"id", "connector_id", "kwh", "excl_vat", "incl_vat", "currency",
+                                      "started_at"}]}]}
+
+        EVSEs by uid, sessions by start time then id; a session's excl_vat/incl_vat null when unknown;
+        started_at in UTC (`Z`)."""
