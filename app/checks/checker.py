@@ -127,7 +127,7 @@ async def check(conn: asyncpg.Connection, cdrs: list[dict[str, object]], toleran
     prepared: list[Prepared] = []
     for cdr, mine, zone in zip(cdrs, versions, zones, strict=True):
         try:
-            compare.start_of(cdr)
+            compare.start_of(cdr)  # left out of `wanted` above when unreadable: said here
             prepared.append(compare.prepare(cdr, mine, zone))
         except Exception as exc:  # noqa: BLE001 - one odd CDR must not hold up the others
             prepared.append(Prepared(cdr, outcome=Outcome(compare.UNVERIFIABLE, f"the CDR cannot be prepared: {exc}")))
