@@ -2,6 +2,7 @@
 
 `price_cdr` returns a typed `PricedCdr`; `price_cdr_json` the same result as JSON bytes;
 `price_batch` prices many CDRs in one call across all cores with the GIL released.
+`Monitor` is the operators' live view of active sessions and EVSE statuses.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import msgspec
 
 from rust_core._native import (
     BatchResult,
+    Monitor,
     PricingError,
     TariffSet,
     __version__,
@@ -25,6 +27,7 @@ from rust_core._native import price_cdr as price_cdr_json
 __all__ = [
     "BatchResult",
     "DimensionLine",
+    "Monitor",
     "PricedCdr",
     "PricedPeriod",
     "Price",
