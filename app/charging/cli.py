@@ -18,6 +18,7 @@ GROUPS = {
 # Modules with an `add_cli(groups: dict[str, subparsers], common: ArgumentParser) -> None`.
 MODULES = [
     "app.operator_api.keys_cli",
+    "app.charging.monitoring_cli",
 ]
 
 

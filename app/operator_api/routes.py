@@ -13,7 +13,9 @@ from app.operator_api.errors import EXCEPTION_HANDLERS
 PREFIX = "/api/v1"
 
 # Modules exposing `ROUTES` (Litestar route handlers, paths relative to /api/v1).
-MODULES: list[str] = []
+MODULES: list[str] = [
+    "app.charging.monitoring_api",
+]
 
 
 @get("/whoami", summary="The operator API key this request authenticated with")
