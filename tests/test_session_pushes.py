@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from app.charging.pushes import enqueue_session_patch, flush_due
@@ -134,6 +137,22 @@ def pair(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             inst.drop()
 
 
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *_descendants(int(child))]
+    return found
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 def _ours(cpo: Instance, session_id: str) -> dict[str, Any]:
     return dict(json.loads(cpo.query("SELECT data::text AS d FROM sessions WHERE id = $1", session_id)[0]["d"]))
 
@@ -199,3 +218,34 @@ def test_put_then_coalesced_patches_reach_the_emsp(pair: tuple[Instance, Instanc
     assert ours["status"] == "COMPLETED" and len(ours["charging_periods"]) == 4
     row = cpo.query("SELECT push_due, periods_pushed FROM charging_sessions WHERE session_id = $1", sid)[0]
     assert not row["push_due"] and row["periods_pushed"] == 4
+
+
+def test_due_patches_survive_kill_9(pair: tuple[Instance, Instance]) -> None:
+    """The push bookkeeping is in the rows: a CPO killed while PATCHes are due sends them after its restart."""
+    cpo, emsp = pair
+    sid = "LIVE-2"
+
+    async def start(conn: asyncpg.Connection) -> None:
+        doc = session_doc(sid)
+        text = await write_session(conn, doc, push_due=False)
+        obj = validate_object(doc, sessions.MODULE.schema, what="session").obj
+        await announce(conn, sessions.MODULE, obj, "PUT", "/NL/EXA/" + sid, text.encode())
+
+    run(_with(cpo.dsn, start))
+    wait_for(lambda: _theirs(emsp, sid) == _ours(cpo, sid), what="the PUT")
+    assert cpo.proc is not None
+    for pid in [*_descendants(cpo.proc.pid), cpo.proc.pid]:  # SIGKILL to the server and its workers
+        os.kill(pid, signal.SIGKILL)
+    cpo.proc.wait(10)
+    wait_for(lambda: not _answers(cpo.versions_url), what="the CPO's workers to go")
+
+    async def change(conn: asyncpg.Connection) -> None:
+        await write_session(conn, session_doc(sid, kwh="2", excl="0.5", incl="0.6", periods=[period(0, "2")], minute=20))
+        await conn.execute("UPDATE charging_sessions SET last_push_at = now() - interval '1 hour' WHERE session_id = $1", sid)
+
+    run(_with(cpo.dsn, change))
+    assert not _patches(cpo, sid)  # nothing queued it while down
+    cpo.start()
+    [patch] = wait_for(lambda: [p for p in _patches(cpo, sid) if p["state"] == "DELIVERED"] or None, what="the PATCH")
+    assert len(patch["body"]["charging_periods"]) == 1
+    wait_for(lambda: _theirs(emsp, sid) == _ours(cpo, sid), what="the eMSP copy to match")
