@@ -95,30 +95,43 @@ class LiveView:
         return len(self.monitor)
 
     async def refresh(self, pool: asyncpg.Pool | asyncpg.Connection) -> tuple[int, int]:
-        """Apply what changed since the last refresh; returns (session rows, EVSE rows) applied."""
+        """Apply what changed since the last refresh; returns (session rows, EVSE rows) applied. Runs to its end
+        even when the caller is cancelled (a client gone): the monitor and the cursors never part."""
+        return await asyncio.shield(self._refresh(pool))
+
+    async def _refresh(self, pool: asyncpg.Pool | asyncpg.Connection) -> tuple[int, int]:
         async with self._lock:
             if isinstance(pool, asyncpg.Pool):
                 async with pool.acquire() as conn:
-                    session_rows, evse_rows = await self._read(conn)
+                    (session_rows, cursor), (evse_rows, location_state) = await self._read(conn)
             else:
-                session_rows, evse_rows = await self._read(pool)
+                (session_rows, cursor), (evse_rows, location_state) = await self._read(pool)
+            # The cursors move only once the rows are applied: a failed read or apply is read again next time.
             await self._apply(self.monitor.upsert_sessions, session_rows)
             await self._apply(self.monitor.set_evse_status, evse_rows)
+            self._sessions, self._locations = cursor, location_state
             return len(session_rows), len(evse_rows)
 
-    async def _read(self, conn: asyncpg.Connection) -> tuple[list[SessionRow], list[EvseRow]]:
-        cursor = self._sessions
-        first = cursor.seen is None
-        if first:
-            cursor.seen = await _settled_seq(conn)
+    async def _read(self, conn: asyncpg.Connection) -> tuple[tuple[list[SessionRow], _SessionCursor],
+                                                              tuple[list[EvseRow], _Locations]]:
+        """What changed, and the cursors to keep once it is applied; one snapshot for sessions and locations."""
+        old = self._sessions
+        first = old.seen is None
+        seen = await _settled_seq(conn) if first else old.seen
         # Read before the snapshot: every change at or below it was made by a transaction this snapshot either
         # sees committed or sees running.
         seq_before = int(await conn.fetchval(_SEQ_NOW))
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             snap = await conn.fetchrow(_SNAPSHOT)
-            rows = await (conn.fetch(_ACTIVE) if first else conn.fetch(_CHANGED, cursor.seen))
-            evse_rows = await self._evse_changes(conn)
-        floor = cursor.seen or 0
+            rows = await (conn.fetch(_ACTIVE) if first else conn.fetch(_CHANGED, seen))
+            locations = await self._read_locations(conn)
+        return self._session_changes(rows, snap["xmin"], snap["xmax"], seen, seq_before), locations
+
+    def _session_changes(self, rows: list[asyncpg.Record], xmin: int, xmax: int, seen: int | None,
+                         seq_before: int) -> tuple[list[SessionRow], _SessionCursor]:
+        old = self._sessions
+        cursor = _SessionCursor(seen, [*old.pending, (xmax, seq_before)], dict(old.recent))
+        floor = seen or 0
         session_rows: list[SessionRow] = []
         for r in rows:
             session_id, seq = r[0], r[12]
@@ -127,18 +140,17 @@ class LiveView:
             if seq > floor:
                 cursor.recent[session_id] = seq
             session_rows.append(tuple(r.values())[:12])  # type: ignore[arg-type]
-        cursor.pending.append((snap["xmax"], seq_before))
-        cursor.advance(snap["xmin"])
-        return session_rows, evse_rows
+        cursor.advance(xmin)
+        return session_rows, cursor
 
-    async def _evse_changes(self, conn: asyncpg.Connection) -> list[EvseRow]:
-        state = self._locations
+    async def _read_locations(self, conn: asyncpg.Connection) -> tuple[list[EvseRow], _Locations]:
+        old = self._locations
         fp = await conn.fetchrow(_FINGERPRINT)
         fingerprint = (int(fp["n"]), str(fp["sum"]))
-        if fingerprint == state.fingerprint:
-            return []
+        if fingerprint == old.fingerprint:
+            return [], old
         stamps = {(r[0], r[1], r[2]): r[3] for r in await conn.fetch(_STAMPS)}
-        changed = [k for k, t in stamps.items() if state.stamps.get(k) != t]
+        changed = [k for k, t in stamps.items() if old.stamps.get(k) != t]
         rows: list[EvseRow] = []
         found: dict[LocationKey, set[str]] = {k: set() for k in changed}
         if changed:
@@ -146,15 +158,13 @@ class LiveView:
                 key = (r[0], r[1], r[2])
                 found[key].add(r[3])
                 rows.append((r[0], r[1], r[2], r[3], r[4]))
-        gone = [k for k in state.stamps if k not in stamps]
+        gone = [k for k in old.stamps if k not in stamps]
         for key in [*changed, *gone]:
-            for uid in sorted(state.evses.get(key, set()) - found.get(key, set())):
+            for uid in sorted(old.evses.get(key, set()) - found.get(key, set())):
                 rows.append((*key, uid, "REMOVED"))
-        for key in gone:
-            state.evses.pop(key, None)
-        state.evses.update(found)
-        state.stamps, state.fingerprint = stamps, fingerprint
-        return rows
+        evses = {k: v for k, v in old.evses.items() if k in stamps}
+        evses.update(found)
+        return rows, _Locations(fingerprint, stamps, evses)
 
     @staticmethod
     async def _apply(call: Callable[[list[Any]], None], rows: Sequence[Any]) -> None:
