@@ -13,6 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp
 
 from app import __version__, logs
+from app.charging.ingest import Ingest
 from app.charging.pushes import PatchFlusher
 from app.config import Settings
 from app.db import peers
@@ -70,9 +71,11 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         dispatcher = Dispatcher(pool, vault, client)
         peer_cache = PeerCache()
         listener = _listener(settings.database_url, peer_cache, dispatcher)
+        ingest = Ingest(pool, vault, client)
+        await ingest.rebuild()  # the live sessions, from PostgreSQL
         patches = PatchFlusher(pool, settings.session_patch_interval)
         app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher, peer_cache=peer_cache,
-                         listener=listener)
+                         listener=listener, ingest=ingest)
         await listener.start()
         dispatcher.start()
         patches.start()

@@ -13,9 +13,12 @@ from typing import Literal
 import msgspec
 
 from rust_core._native import (
+    ApplyResult,
     BatchResult,
+    EventBatch,
     Monitor,
     PricingError,
+    SessionEngine,
     TariffSet,
     __version__,
     json_guard,
@@ -25,13 +28,16 @@ from rust_core._native import (
 from rust_core._native import price_cdr as price_cdr_json
 
 __all__ = [
+    "ApplyResult",
     "BatchResult",
     "DimensionLine",
+    "EventBatch",
     "Monitor",
     "PricedCdr",
     "PricedPeriod",
     "Price",
     "PricingError",
+    "SessionEngine",
     "TariffSet",
     "TaxAmount",
     "__version__",

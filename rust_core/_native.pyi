@@ -2,7 +2,21 @@
 
 from typing import Literal, final
 
-__all__ = ["BatchResult", "Monitor", "PricingError", "TariffSet", "__version__", "error_json", "json_guard", "parse_only", "price_batch", "price_cdr"]
+__all__ = [
+    "ApplyResult",
+    "BatchResult",
+    "EventBatch",
+    "Monitor",
+    "PricingError",
+    "SessionEngine",
+    "TariffSet",
+    "__version__",
+    "error_json",
+    "json_guard",
+    "parse_only",
+    "price_batch",
+    "price_cdr",
+]
 
 __version__: str
 
@@ -83,6 +97,67 @@ def json_guard(
     `max_decimals` significant decimals (its text), more than `max_depth` levels of objects and arrays, or not
     JSON (a message with the byte offset)."""
 
+# ---- Session engine (src/session): EventBatch, SessionEngine, ApplyResult ----
+
+_SessionUpdate = tuple[str, str, bytes, int, str, str | None, str | None, str, bool]
+"""(session_id, status "ACTIVE"|"COMPLETED", OCPI Session JSON, closed_periods, kwh, cost_excl, cost_incl,
+last_event_time, status_changed)."""
+
+@final
+class EventBatch:
+    """Charging events (JSON Lines or a JSON array) read and validated in one pass, the GIL released."""
+
+    def __new__(cls, data: bytes | str) -> EventBatch: ...
+    def __len__(self) -> int:
+        """Records read (valid and invalid)."""
+    @property
+    def events(self) -> list[tuple[int, str, str, str, str]]:
+        """Valid events: (index, event_id, session_id, type, time in UTC RFC 3339)."""
+    @property
+    def starts(self) -> list[tuple[int, dict[str, str]]]:
+        """Fields of each valid session_started by index: location_id, evse_uid, connector_id, token_uid,
+        token_type, and when given authorization_reference, auth_method, country_code, party_id."""
+    @property
+    def errors(self) -> list[tuple[int, str | None, str, str]]:
+        """Invalid records: (index, event_id or None, field, message)."""
+    def records(self) -> list[bytes]:
+        """Normal-form JSON of each valid event, aligned with `events`."""
+
+@final
+class ApplyResult:
+    @property
+    def errors(self) -> list[tuple[int, str, str]]:
+        """Events refused by the engine: (index, field, message)."""
+    @property
+    def accepted(self) -> list[int]: ...
+    @property
+    def sessions(self) -> list[_SessionUpdate]: ...
+    @property
+    def cdrs(self) -> list[tuple[str, bytes, bytes]]:
+        """(session_id, CDR JSON, breakdown JSON) of every session stopped in the batch."""
+
+@final
+class SessionEngine:
+    """The live state of charging sessions, priced as they run (the CDR pricing rules)."""
+
+    def __new__(
+        cls, *, reorder_window: int = 900, decimals: int = 4, rounding: _Rounding = "half_up", missing_vat: _MissingVat = "no_vat"
+    ) -> SessionEngine: ...
+    def __len__(self) -> int:
+        """Active sessions held."""
+    def apply(
+        self,
+        batch: EventBatch,
+        *,
+        headers: dict[str, bytes] | None = None,
+        skip: set[int] | None = None,
+        now: str | None = None,
+    ) -> ApplyResult:
+        """Apply a batch: `headers` are the session headers of sessions started in it, `skip` the indices the
+        caller already answered, `now` the last_updated written (default: the clock)."""
+    def drop(self, session_ids: list[str]) -> None:
+        """Forget sessions (to reload them after a failed commit)."""
+    def session_ids(self) -> list[str]: ...
 _MonitorSessionRow = tuple[str, str, str, str, str, str, str, str, str | None, str | None, str, str]
 
 @final

@@ -317,7 +317,7 @@ def test_every_cdr_location_exists(locations: list[dict[str, Any]], cdrs: list[d
         assert (conn["standard"], conn["format"], conn["power_type"]) == (
             cl["connector_standard"], cl["connector_format"], cl["connector_power_type"])
         for p in c["charging_periods"]:
-            if "tariff_id" in p:
+            if "tariff_id" in p and loc["city"] not in dataset.FLOW_TARIFFS:
                 assert p["tariff_id"] in conn["tariff_ids"], (c["id"], p["tariff_id"])
             for d in p["dimensions"]:  # the CDR never reports more power than the connector can deliver
                 if d["type"] in ("MAX_POWER", "MIN_POWER"):
@@ -357,7 +357,32 @@ def test_every_msp_token_of_the_cdrs_exists(tokens: list[dict[str, Any]], cdrs: 
     assert 0 < sum(not t["valid"] for t in tokens) < 15
     whitelist = [t["whitelist"] for t in tokens]
     assert whitelist.count("ALLOWED") > len(tokens) / 2
-    assert {"ALWAYS", "NEVER"} <= set(whitelist)
+    assert set(whitelist) == WHITELIST
+    # every whitelist type has valid tokens, for the charging flow's authorization cases
+    assert {t["whitelist"] for t in tokens if t["valid"]} == WHITELIST
+
+
+def test_flow_tariff_on_amsterdam_connectors(locations: list[dict[str, Any]], tariffs: list[dict[str, Any]]) -> None:
+    """The charging-flow demo: connectors in Amsterdam carry one tariff with a 17:00 local time-of-day change, a
+    kWh threshold and a parking fee; elsewhere the tariffs of the historical CDRs stay."""
+    (city, tariff_id), = dataset.FLOW_TARIFFS.items()
+    tariff = next(t for t in tariffs if t["id"] == tariff_id)
+    assert (tariff["country_code"], tariff["party_id"], tariff["currency"]) == ("NL", "EXA", "EUR")
+    restrictions = [e.get("restrictions", {}) for e in tariff["elements"]]
+    components = [c["type"] for e in tariff["elements"] for c in e["price_components"]]
+    assert any(r.get("start_time") == "17:00" or r.get("end_time") == "17:00" for r in restrictions)
+    assert any("max_kwh" in r or "min_kwh" in r for r in restrictions)
+    assert "PARKING_TIME" in components and "ENERGY" in components
+    # the tariff predates the sessions the generator makes by default, and is valid without a date range
+    assert tariff["last_updated"] < "2026-11-23" and "start_date_time" not in tariff
+    here = [loc for loc in locations if loc["city"] == city]
+    assert len(here) >= 10
+    for loc in locations:
+        ids = {tid for e in loc["evses"] for c in e["connectors"] for tid in c["tariff_ids"]}
+        assert (ids == {tariff_id}) == (loc["city"] == city), loc["id"]
+        assert loc["time_zone"] == "Europe/Amsterdam"
+    usable = [e for loc in here for e in loc["evses"] if e["status"] in ("AVAILABLE", "CHARGING")]
+    assert len(usable) >= 15  # room for the generator's default concurrency
 
 
 def test_connector_rating_table() -> None:
@@ -517,3 +542,27 @@ def test_msgspec_decodes_tokens(tokens: list[dict[str, Any]], synth_tokens: list
     for x in [*tokens, *synth_tokens]:
         decoded = decoder.decode(json.dumps(x).encode())
         assert decoded.uid == x["uid"]
+
+
+def test_flow_tariff_prices_as_described(tariffs: list[dict[str, Any]]) -> None:
+    """TRF-AMS priced by rust_core: €0.39/kWh up to 20 kWh then €0.32, €0.59 from 17:00 local, parking €2.40/h."""
+    from decimal import Decimal
+
+    import rust_core
+
+    tariff = next(t for t in tariffs if t["id"] == "TRF-AMS")
+    cdr = json.loads((DEMO / "cdrs.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    periods = [  # local (UTC+1): 14:00-17:00 25 kWh, 17:00-17:30 5 kWh, then parked until 18:00
+        ("2026-11-23T13:00:00Z", [("ENERGY", 25), ("TIME", 3)]),
+        ("2026-11-23T16:00:00Z", [("ENERGY", 5), ("TIME", 0.5)]),
+        ("2026-11-23T16:30:00Z", [("PARKING_TIME", 0.5)]),
+    ]
+    cdr.update(start_date_time="2026-11-23T13:00:00Z", end_date_time="2026-11-23T17:00:00Z", tariffs=[tariff],
+               charging_periods=[{"start_date_time": s, "dimensions": [{"type": k, "volume": v} for k, v in dims]}
+                                 for s, dims in periods])
+    priced = rust_core.price_cdr(json.dumps(cdr).encode(), time_zone="Europe/Amsterdam")
+    assert priced.total_energy_cost is not None and priced.total_parking_cost is not None
+    assert priced.total_energy_cost.excl_vat == Decimal("20") * Decimal("0.39") + 5 * Decimal("0.32") + 5 * Decimal("0.59")
+    assert priced.total_parking_cost.excl_vat == Decimal("1.2")
+    assert priced.total_cost.excl_vat == Decimal("12.35") + Decimal("0.35") + Decimal("1.2")
+    assert priced.total_cost.incl_vat == (Decimal("13.90") * Decimal("1.21")).quantize(Decimal("0.0001"))

@@ -9,8 +9,8 @@ from importlib import import_module
 from typing import Any
 
 GROUPS = {
-    "sessions": "charging sessions priced live: replay events, watch, generate demo events",
-    "cdrs": "CDRs we issued and received: explain a price, list disputes",
+    "sessions": "charging sessions priced live: replay events, watch, generate demo events, list stored sessions",
+    "cdrs": "CDRs we issued and received: list, show, explain a price, list disputes",
     "tariffs": "tariffs: which tariff applies to whom",
     "apikey": "operator API keys for /api/v1 (the charging backend, monitoring)",
 }
@@ -18,6 +18,11 @@ GROUPS = {
 # Modules with an `add_cli(groups: dict[str, subparsers], common: ArgumentParser) -> None`.
 MODULES = [
     "app.operator_api.keys_cli",
+    "app.charging.generator",
+    "app.charging.stored_lists",
+    "app.charging.replay",
+    "app.charging.cdrs",
+    "app.charging.assignments",
     "app.charging.monitoring_cli",
 ]
 

@@ -31,6 +31,9 @@ TOKENS_FILE = DATA_DIR / "tokens.json"
 TIME_ZONE = "Europe/Amsterdam"
 OPERATOR: dict[str, Any] = {"name": "EXA Charging", "website": "https://www.example.com/exa"}
 TOKEN_ISSUER = "MSP Mobility"
+# The charging-flow demo (README "Charging flow"): every connector in these cities is priced by this one tariff
+# (time of day at 17:00, a 20 kWh threshold, a parking fee) instead of the tariffs its historical CDRs name.
+FLOW_TARIFFS: dict[str, str] = {"Amsterdam": "TRF-AMS"}
 
 # Connector ratings, smallest first: (nominal kW used for classification, max_voltage V, max_amperage A,
 # max_electric_power W).  AC voltages are line-to-neutral (as OCPI requires for 3-phase), so
@@ -199,13 +202,15 @@ def build_locations(
     tariffs: list[dict[str, Any]],
     country_code: str = "NL",
     party_id: str = "EXA",
+    flow_tariffs: dict[str, str] = FLOW_TARIFFS,
 ) -> list[dict[str, Any]]:
     """One OCPI 2.2.1 Location per distinct ``cdr_location.id`` of the CPO's CDRs, sorted by id.
 
     Address fields, coordinates and name come from the first CDR (in CDR order) at that Location; there is
     an EVSE per distinct ``evse_uid`` and a Connector per distinct ``connector_id`` of that EVSE.  A
     connector's ``tariff_ids`` are the tariff ids found in its CDRs' charging periods that exist in
-    ``tariffs`` (for the same party).  All ``last_updated`` values are the earliest CDR start at the
+    ``tariffs`` (for the same party), except in a city of ``flow_tariffs``, where every connector has just
+    that city's tariff (when it is in ``tariffs``).  All ``last_updated`` values are the earliest CDR start at the
     Location minus one day, so the demo objects predate every CDR that references them.
     """
     known_tariffs = {
@@ -239,6 +244,7 @@ def build_locations(
         acc = locations[loc_id]
         last_updated = _fmt_dt(acc.earliest - timedelta(days=1))
         src = acc.cdr_location
+        flow_tariff = known_tariffs.get(flow_tariffs.get(src["city"], "").upper())
         evses: list[dict[str, Any]] = []
         for uid in sorted(acc.evses, key=_natural_key):
             e = acc.evses[uid]
@@ -255,7 +261,9 @@ def build_locations(
                     "max_amperage": amp,
                     "max_electric_power": watt,
                 }
-                if c.tariff_ids:
+                if flow_tariff:
+                    connector["tariff_ids"] = [flow_tariff]
+                elif c.tariff_ids:
                     connector["tariff_ids"] = sorted(c.tariff_ids, key=_natural_key)
                 connector["last_updated"] = last_updated
                 connectors.append(connector)
@@ -313,8 +321,9 @@ def build_tokens(
 
     ``uid``, ``type`` and ``contract_id`` come from the CDRs.  Deterministic variety (by position in uid
     order): every 12th token is no longer valid (``last_updated`` = a day after its last CDR ended),
-    whitelist is ``ALLOWED`` except every 10th ``ALWAYS`` and every 10th (offset 8) ``NEVER`` — ``NEVER``
-    only when no CDR of that token was whitelist-authorized; APP_USER/AD_HOC_USER tokens are ``NEVER``.
+    whitelist is ``ALLOWED`` except every 10th ``ALWAYS``, every 10th (offset 5) ``ALLOWED_OFFLINE`` and every
+    10th (offset 8) ``NEVER`` — ``NEVER`` only when no CDR of that token was whitelist-authorized;
+    APP_USER/AD_HOC_USER tokens are ``NEVER``.
     Valid tokens have ``last_updated`` = a week before their first CDR started.
     """
     seen: dict[tuple[str, str], dict[str, Any]] = {}
@@ -345,6 +354,8 @@ def build_tokens(
             whitelist = "NEVER"
         elif i % 10 == 3:
             whitelist = "ALWAYS"
+        elif i % 10 == 5:
+            whitelist = "ALLOWED_OFFLINE"
         elif i % 10 == 8 and not info["whitelisted"]:
             whitelist = "NEVER"
         else:

@@ -297,15 +297,215 @@ fn error_json(message: &str, field: &str, line: Option<usize>, id: Option<&str>)
     s
 }
 
+// ---- Session engine (rust_core/src/session): EventBatch, SessionEngine, ApplyResult ----
+
+mod session_bindings {
+    use super::*;
+    use crate::session::event::{ParsedBatch, parse_batch};
+    use crate::session::{ApplyResult, EngineOptions, SessionEngine};
+    use pyo3::types::PyDict;
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+
+    /// Charging events read and validated in one pass (GIL released).
+    #[pyclass(name = "EventBatch", module = "rust_core._native", frozen)]
+    pub struct PyEventBatch {
+        pub inner: Arc<ParsedBatch>,
+    }
+
+    #[pymethods]
+    impl PyEventBatch {
+        #[new]
+        fn new(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
+            let buf = as_bytes(data, "data")?;
+            let inner = py.detach(|| parse_batch(buf));
+            Ok(Self { inner: Arc::new(inner) })
+        }
+
+        fn __len__(&self) -> usize {
+            self.inner.records
+        }
+
+        /// Valid events: (index, event_id, session_id, type, time in UTC).
+        #[getter]
+        fn events(&self) -> Vec<(usize, String, String, &'static str, String)> {
+            self.inner.events.iter().map(|e| (e.index, e.event_id.clone(), e.session_id.clone(), e.kind.as_str(), e.time_text())).collect()
+        }
+
+        /// The fields of each valid `session_started`, by index.
+        #[getter]
+        fn starts<'py>(&self, py: Python<'py>) -> PyResult<Vec<(usize, Bound<'py, PyDict>)>> {
+            let mut out = Vec::new();
+            for e in &self.inner.events {
+                if let Some(start) = &e.start {
+                    let d = PyDict::new(py);
+                    for (k, v) in &start.fields {
+                        d.set_item(*k, v)?;
+                    }
+                    out.push((e.index, d));
+                }
+            }
+            Ok(out)
+        }
+
+        /// Invalid records: (index, event_id or None, field, message).
+        #[getter]
+        fn errors(&self) -> Vec<(usize, Option<String>, String, String)> {
+            self.inner.errors.iter().map(|e| (e.index, e.event_id.clone(), e.error.field.clone(), e.error.message.clone())).collect()
+        }
+
+        /// Normal-form JSON of each valid event, aligned with `events`.
+        fn records<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+            self.inner.normal.iter().map(|n| PyBytes::new(py, n.as_bytes())).collect()
+        }
+
+        fn __repr__(&self) -> String {
+            format!("EventBatch(records={}, valid={}, errors={})", self.inner.records, self.inner.events.len(), self.inner.errors.len())
+        }
+    }
+
+    /// The live state of charging sessions, priced as they run.
+    #[pyclass(name = "SessionEngine", module = "rust_core._native")]
+    pub struct PySessionEngine {
+        inner: SessionEngine,
+    }
+
+    type SessionRow<'py> = (String, &'static str, Bound<'py, PyBytes>, usize, String, Option<String>, Option<String>, String, bool);
+
+    #[pyclass(name = "ApplyResult", module = "rust_core._native", frozen)]
+    pub struct PyApplyResult {
+        inner: ApplyResult,
+    }
+
+    #[pymethods]
+    impl PyApplyResult {
+        /// Events refused by the engine: (index, field, message).
+        #[getter]
+        fn errors(&self) -> Vec<(usize, String, String)> {
+            self.inner.errors.clone()
+        }
+
+        #[getter]
+        fn accepted(&self) -> Vec<usize> {
+            self.inner.accepted.clone()
+        }
+
+        /// Every session the batch changed, once: (session_id, status, Session JSON,
+        /// closed_periods, kwh, cost_excl, cost_incl, last_event_time, status_changed).
+        #[getter]
+        fn sessions<'py>(&self, py: Python<'py>) -> Vec<SessionRow<'py>> {
+            self.inner
+                .sessions
+                .iter()
+                .map(|u| {
+                    (
+                        u.session_id.clone(),
+                        u.status,
+                        PyBytes::new(py, u.json.as_bytes()),
+                        u.closed_periods,
+                        u.kwh.clone(),
+                        u.cost_excl.clone(),
+                        u.cost_incl.clone(),
+                        u.last_event_time.clone(),
+                        u.status_changed,
+                    )
+                })
+                .collect()
+        }
+
+        /// (session_id, CDR JSON, breakdown JSON) for every session stopped in the batch.
+        #[getter]
+        fn cdrs<'py>(&self, py: Python<'py>) -> Vec<(String, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+            self.inner.cdrs.iter().map(|(id, cdr, b)| (id.clone(), PyBytes::new(py, cdr.as_bytes()), PyBytes::new(py, b.as_bytes()))).collect()
+        }
+
+        fn __repr__(&self) -> String {
+            format!(
+                "ApplyResult(accepted={}, errors={}, sessions={}, cdrs={})",
+                self.inner.accepted.len(),
+                self.inner.errors.len(),
+                self.inner.sessions.len(),
+                self.inner.cdrs.len()
+            )
+        }
+    }
+
+    #[pymethods]
+    impl PySessionEngine {
+        #[new]
+        #[pyo3(signature = (*, reorder_window=900, decimals=4, rounding="half_up", missing_vat="no_vat"))]
+        fn new(reorder_window: i64, decimals: u32, rounding: &str, missing_vat: &str) -> PyResult<Self> {
+            if reorder_window < 0 {
+                return Err(PyValueError::new_err(format!("reorder_window must be 0 or more, not {reorder_window}")));
+            }
+            let o = make_options(None, "boundaries", decimals, rounding, None, false, None, false, missing_vat)?;
+            let opts = EngineOptions { reorder_window, rounding: o.rounding, missing_vat: o.missing_vat };
+            Ok(Self { inner: SessionEngine::new(opts) })
+        }
+
+        fn __len__(&self) -> usize {
+            self.inner.len()
+        }
+
+        #[pyo3(signature = (batch, *, headers=None, skip=None, now=None))]
+        fn apply(
+            &mut self,
+            py: Python<'_>,
+            batch: &PyEventBatch,
+            headers: Option<HashMap<String, Vec<u8>>>,
+            skip: Option<HashSet<usize>>,
+            now: Option<&str>,
+        ) -> PyResult<PyApplyResult> {
+            let now = match now {
+                Some(text) => crate::datetime::parse_datetime(text).map_err(PyValueError::new_err)?,
+                None => std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| (d.as_micros() as i64) / 1_000_000 * 1_000_000)
+                    .unwrap_or(0),
+            };
+            let headers = headers.unwrap_or_default();
+            let skip = skip.unwrap_or_default();
+            let parsed = batch.inner.clone();
+            let engine = &mut self.inner;
+            let inner = py.detach(|| engine.apply(&parsed, &headers, &skip, now));
+            Ok(PyApplyResult { inner })
+        }
+
+        /// Forget sessions (e.g. to reload them after a failed commit).
+        fn drop(&mut self, session_ids: Vec<String>) {
+            self.inner.drop_sessions(&session_ids);
+        }
+
+        fn session_ids(&self) -> Vec<String> {
+            self.inner.session_ids()
+        }
+
+        fn __repr__(&self) -> String {
+            format!("SessionEngine({} active sessions)", self.inner.len())
+        }
+    }
+
+    pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_class::<PyEventBatch>()?;
+        m.add_class::<PySessionEngine>()?;
+        m.add_class::<PyApplyResult>()?;
+        Ok(())
+    }
+}
+
+// ---- end of the session engine section ----
 // ---------------------------------------------------------------------------------------------
 // Monitor: the operators' live view (rust_core/src/status/). Rows are copied out of Python at
 // the call, then checked, applied and written with the GIL released; a mutex serialises callers
 // from several threads (taken with the GIL released, so a waiting caller never holds it).
 // ---------------------------------------------------------------------------------------------
 
+use pyo3::pybacked::PyBackedStr;
+
 /// (session_id, country_code, party_id, location_id, evse_uid, connector_id, status, kwh,
 /// cost_excl, cost_incl, currency, started_at)
-type MonitorSessionRow = (String, String, String, String, String, String, String, String, Option<String>, Option<String>, String, String);
+/// Borrowed, not copied: the rows are read in place with the GIL released.
+type MonitorSessionRow = (PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, Option<PyBackedStr>, Option<PyBackedStr>, PyBackedStr, PyBackedStr);
 
 #[pyclass(name = "Monitor", module = "rust_core._native", frozen)]
 struct PyMonitor {
@@ -338,24 +538,24 @@ impl PyMonitor {
     }
 
     fn upsert_sessions(&self, py: Python<'_>, rows: Vec<MonitorSessionRow>) -> PyResult<()> {
-        let rows: Vec<crate::status::SessionRow> = rows
-            .into_iter()
+        let rows: Vec<crate::status::SessionRow<'_>> = rows
+            .iter()
             .map(|r| crate::status::SessionRow {
-                session_id: r.0,
-                country_code: r.1,
-                party_id: r.2,
-                location_id: r.3,
-                evse_uid: r.4,
-                connector_id: r.5,
-                status: r.6,
-                kwh: r.7,
-                cost_excl: r.8,
-                cost_incl: r.9,
-                currency: r.10,
-                started_at: r.11,
+                session_id: &r.0,
+                country_code: &r.1,
+                party_id: &r.2,
+                location_id: &r.3,
+                evse_uid: &r.4,
+                connector_id: &r.5,
+                status: &r.6,
+                kwh: &r.7,
+                cost_excl: r.8.as_deref(),
+                cost_incl: r.9.as_deref(),
+                currency: &r.10,
+                started_at: &r.11,
             })
             .collect();
-        self.with(py, |m| m.upsert_sessions(rows)).map_err(monitor_error)
+        self.with(py, |m| m.upsert_sessions(&rows)).map_err(monitor_error)
     }
 
     fn set_evse_status(&self, py: Python<'_>, rows: Vec<(String, String, String, String, String)>) -> PyResult<()> {
@@ -401,6 +601,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
     m.add_function(wrap_pyfunction!(error_json, m)?)?;
     m.add_function(wrap_pyfunction!(json_guard, m)?)?;
+    session_bindings::register(m)?;
     add_monitor(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

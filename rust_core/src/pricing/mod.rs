@@ -5,8 +5,8 @@
 mod lines;
 pub mod options;
 pub mod output;
-mod pieces;
-mod select;
+pub(crate) mod pieces;
+pub(crate) mod select;
 mod step_size;
 #[cfg(test)]
 mod tests;

@@ -166,7 +166,7 @@ fn context_at(tz: Tz, at: Micros, base: Micros, kwh_before: Decimal, current: Ra
 
 /// Every instant in [start, end] at which the local clock crosses a time-of-day edge of
 /// `tariff` (or midnight, for date and weekday restrictions), sorted.
-fn local_edges(tariff: &Tariff, tz: Tz, start: Micros, end: Micros) -> Vec<Micros> {
+pub(crate) fn local_edges(tariff: &Tariff, tz: Tz, start: Micros, end: Micros) -> Vec<Micros> {
     let c = &tariff.compiled;
     let mut out = Vec::new();
     if c.day_edges.is_empty() {
@@ -194,7 +194,7 @@ fn local_edges(tariff: &Tariff, tz: Tz, start: Micros, end: Micros) -> Vec<Micro
 
 /// Instants strictly inside (start, end) where a restriction of `tariff` may switch.
 #[allow(clippy::too_many_arguments)]
-fn collect_edges(
+pub(crate) fn collect_edges(
     tariff: &Tariff,
     local: &[Micros],
     start: Micros,

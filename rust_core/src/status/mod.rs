@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::datetime::Micros;
 use crate::error::InputError;
 pub use rows::{EvseStatusRow, SessionRow};
-use rows::SessionChange;
-use totals::Totals;
+use rows::{CheckedSession, SessionChange};
+use totals::{Amounts, Totals};
 
 /// A location's identity; the order of the location list.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,6 +42,12 @@ pub(crate) struct Session {
     pub incl: Option<Decimal>,
     pub currency: String,
     pub started_at: Micros,
+}
+
+impl Session {
+    fn amounts(&self) -> Amounts<'_> {
+        Amounts { kwh: self.kwh, excl: self.excl, incl: self.incl, currency: &self.currency }
+    }
 }
 
 /// Shown for an EVSE whose status was never set (OCPI's own word for "no status information").
@@ -177,14 +183,16 @@ impl Monitor {
 
     /// Hold or replace each ACTIVE session; forget a session whose status is anything else.
     /// Rows apply in order; a bad row (error field `[i].name`) refuses the whole call, unapplied.
-    pub fn upsert_sessions(&mut self, rows: Vec<SessionRow>) -> Result<(), InputError> {
+    pub fn upsert_sessions(&mut self, rows: &[SessionRow<'_>]) -> Result<(), InputError> {
         for change in rows::check_session_rows(rows)? {
             match change {
                 SessionChange::Active(s) => {
-                    self.remove_session(&s.id);
-                    self.insert_session(s);
+                    if !self.update_in_place(&s) {
+                        self.remove_session(s.row.session_id);
+                        self.insert_session(s.to_session());
+                    }
                 }
-                SessionChange::Ended(id) => self.remove_session(&id),
+                SessionChange::Ended(id) => self.remove_session(id),
             }
         }
         Ok(())
@@ -210,27 +218,53 @@ impl Monitor {
         Ok(())
     }
 
+    /// The common update: a held session, same EVSE, new figures. Swaps its contribution in
+    /// every total without touching the indexes or allocating; `false` when it is not that case.
+    fn update_in_place(&mut self, new: &CheckedSession<'_>) -> bool {
+        let Some(old) = self.sessions.get_mut(new.row.session_id) else { return false };
+        if !new.same_place(old) {
+            return false;
+        }
+        let location = self.locations.get_mut(&old.key).expect("a held session's location is held");
+        let evse = location.evses.get_mut(&old.evse_uid).expect("a held session's EVSE is held");
+        let (before, after) = (old.amounts(), new.amounts);
+        evse.totals.replace(before, after);
+        location.totals.replace(before, after);
+        self.scopes.update(&old.key, |scope| scope.totals.replace(before, after));
+        old.kwh = after.kwh;
+        old.excl = after.excl;
+        old.incl = after.incl;
+        if old.currency != after.currency {
+            old.currency = after.currency.to_string();
+        }
+        if old.connector_id != new.row.connector_id {
+            old.connector_id = new.row.connector_id.to_string();
+        }
+        old.started_at = new.started_at;
+        true
+    }
+
     fn insert_session(&mut self, s: Session) {
         let location = self.location_entry(&s.key);
         let (evse, created) = evse_entry(location, &s.evse_uid);
         evse.sessions.insert(s.id.clone());
-        evse.totals.add(&s);
+        evse.totals.add(s.amounts());
         if created {
             let status = evse.shown_status();
             location.count_status(status, 1);
         }
-        location.totals.add(&s);
-        self.scopes.update(&s.key, |scope| scope.totals.add(&s));
+        location.totals.add(s.amounts());
+        self.scopes.update(&s.key, |scope| scope.totals.add(s.amounts()));
         self.sessions.insert(s.id.clone(), s);
     }
 
     fn remove_session(&mut self, id: &str) {
         let Some(s) = self.sessions.remove(id) else { return };
-        self.scopes.update(&s.key, |scope| scope.totals.sub(&s));
+        self.scopes.update(&s.key, |scope| scope.totals.sub(s.amounts()));
         let location = self.locations.get_mut(&s.key).expect("a held session's location is held");
-        location.totals.sub(&s);
+        location.totals.sub(s.amounts());
         let evse = location.evses.get_mut(&s.evse_uid).expect("a held session's EVSE is held");
-        evse.totals.sub(&s);
+        evse.totals.sub(s.amounts());
         evse.sessions.remove(id);
         if evse.is_empty() {
             self.drop_evse(&s.key, &s.evse_uid);

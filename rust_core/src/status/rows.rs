@@ -3,26 +3,28 @@
 
 use rust_decimal::Decimal;
 
+use super::totals::Amounts;
 use super::{LocationKey, Session};
-use crate::datetime::parse_datetime;
+use crate::datetime::{Micros, parse_datetime};
 use crate::error::InputError;
 use crate::number::parse_decimal;
 
-/// One session as the session engine reports it (all text, as it crosses from Python).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionRow {
-    pub session_id: String,
-    pub country_code: String,
-    pub party_id: String,
-    pub location_id: String,
-    pub evse_uid: String,
-    pub connector_id: String,
-    pub status: String,
-    pub kwh: String,
-    pub cost_excl: Option<String>,
-    pub cost_incl: Option<String>,
-    pub currency: String,
-    pub started_at: String,
+/// One session as the session engine reports it, borrowed from the caller: an update of a held
+/// session allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionRow<'a> {
+    pub session_id: &'a str,
+    pub country_code: &'a str,
+    pub party_id: &'a str,
+    pub location_id: &'a str,
+    pub evse_uid: &'a str,
+    pub connector_id: &'a str,
+    pub status: &'a str,
+    pub kwh: &'a str,
+    pub cost_excl: Option<&'a str>,
+    pub cost_incl: Option<&'a str>,
+    pub currency: &'a str,
+    pub started_at: &'a str,
 }
 
 /// One EVSE status change.
@@ -39,51 +41,73 @@ pub struct EvseStatusRow {
 const SESSION_STATUSES: [&str; 5] = ["ACTIVE", "COMPLETED", "INVALID", "PENDING", "RESERVATION"];
 
 /// OCPI 2.2.1 EVSE Status values.
-pub(crate) const EVSE_STATUSES: [&str; 9] =
+const EVSE_STATUSES: [&str; 9] =
     ["AVAILABLE", "BLOCKED", "CHARGING", "INOPERATIVE", "OUTOFORDER", "PLANNED", "REMOVED", "RESERVED", "UNKNOWN"];
 
 /// Bound on every amount: far beyond any session, and small enough that sums over any number of
 /// sessions a process can hold stay far inside `Decimal`'s range.
 const MAX_AMOUNT: Decimal = Decimal::from_parts(0x_A4C6_8000, 0x_38D7E, 0, false, 0); // 10^15
 
-/// What a session row asks for: hold (or replace) this active session, or forget the session.
+/// What a session row asks for: hold (or update) this active session, or forget the session.
 #[allow(clippy::large_enum_variant)] // short-lived, one per row of a call
-pub(crate) enum SessionChange {
-    Active(Session),
-    Ended(String),
+pub(crate) enum SessionChange<'a> {
+    Active(CheckedSession<'a>),
+    Ended(&'a str),
 }
 
-pub(crate) fn check_session_rows(rows: Vec<SessionRow>) -> Result<Vec<SessionChange>, InputError> {
-    rows.into_iter().enumerate().map(|(i, row)| check_session_row(row).map_err(|e| e.within(&format!("[{i}]")))).collect()
+/// An ACTIVE row, checked, its figures parsed.
+pub(crate) struct CheckedSession<'a> {
+    pub row: SessionRow<'a>,
+    pub amounts: Amounts<'a>,
+    pub started_at: Micros,
 }
 
-fn check_session_row(row: SessionRow) -> Result<SessionChange, InputError> {
-    text("session_id", &row.session_id, 1, 36)?;
-    let key = location_key(row.country_code, row.party_id, row.location_id)?;
-    text("evse_uid", &row.evse_uid, 1, 36)?;
-    text("connector_id", &row.connector_id, 1, 36)?;
-    if !SESSION_STATUSES.contains(&row.status.as_str()) {
+impl CheckedSession<'_> {
+    /// Held at the same EVSE of the same location.
+    pub fn same_place(&self, s: &Session) -> bool {
+        let r = &self.row;
+        s.evse_uid == r.evse_uid && s.key.location_id == r.location_id && s.key.party_id == r.party_id && s.key.country_code == r.country_code
+    }
+
+    pub fn to_session(&self) -> Session {
+        let r = &self.row;
+        Session {
+            id: r.session_id.to_string(),
+            key: LocationKey { country_code: r.country_code.to_string(), party_id: r.party_id.to_string(), location_id: r.location_id.to_string() },
+            evse_uid: r.evse_uid.to_string(),
+            connector_id: r.connector_id.to_string(),
+            kwh: self.amounts.kwh,
+            excl: self.amounts.excl,
+            incl: self.amounts.incl,
+            currency: r.currency.to_string(),
+            started_at: self.started_at,
+        }
+    }
+}
+
+pub(crate) fn check_session_rows<'a>(rows: &[SessionRow<'a>]) -> Result<Vec<SessionChange<'a>>, InputError> {
+    rows.iter().enumerate().map(|(i, row)| check_session_row(*row).map_err(|e| e.within(&format!("[{i}]")))).collect()
+}
+
+fn check_session_row(row: SessionRow<'_>) -> Result<SessionChange<'_>, InputError> {
+    text("session_id", row.session_id, 1, 36)?;
+    text("country_code", row.country_code, 2, 2)?;
+    text("party_id", row.party_id, 3, 3)?;
+    text("location_id", row.location_id, 1, 36)?;
+    text("evse_uid", row.evse_uid, 1, 36)?;
+    text("connector_id", row.connector_id, 1, 36)?;
+    if !SESSION_STATUSES.contains(&row.status) {
         return Err(InputError::new("status", format!("unknown session status {:?}; expected one of {}", row.status, SESSION_STATUSES.join(", "))));
     }
-    let kwh = amount("kwh", &row.kwh)?;
-    let excl = row.cost_excl.as_deref().map(|t| amount("cost_excl", t)).transpose()?;
-    let incl = row.cost_incl.as_deref().map(|t| amount("cost_incl", t)).transpose()?;
-    text("currency", &row.currency, 3, 3)?;
-    let started_at = parse_datetime(&row.started_at).map_err(|m| InputError::new("started_at", m))?;
+    let kwh = amount("kwh", row.kwh)?;
+    let excl = row.cost_excl.map(|t| amount("cost_excl", t)).transpose()?;
+    let incl = row.cost_incl.map(|t| amount("cost_incl", t)).transpose()?;
+    text("currency", row.currency, 3, 3)?;
+    let started_at = parse_datetime(row.started_at).map_err(|m| InputError::new("started_at", m))?;
     if row.status != "ACTIVE" {
         return Ok(SessionChange::Ended(row.session_id));
     }
-    Ok(SessionChange::Active(Session {
-        id: row.session_id,
-        key,
-        evse_uid: row.evse_uid,
-        connector_id: row.connector_id,
-        kwh,
-        excl,
-        incl,
-        currency: row.currency,
-        started_at,
-    }))
+    Ok(SessionChange::Active(CheckedSession { row, amounts: Amounts { kwh, excl, incl, currency: row.currency }, started_at }))
 }
 
 pub(crate) fn check_evse_rows(rows: Vec<EvseStatusRow>) -> Result<Vec<(LocationKey, String, &'static str)>, InputError> {

@@ -2,9 +2,49 @@ use serde_json::{Value, json};
 
 use super::*;
 
+/// A session row owning its text (the API borrows it).
+struct OwnedRow {
+    session_id: String,
+    country_code: String,
+    party_id: String,
+    location_id: String,
+    evse_uid: String,
+    connector_id: String,
+    status: String,
+    kwh: String,
+    cost_excl: Option<String>,
+    cost_incl: Option<String>,
+    currency: String,
+    started_at: String,
+}
+
+impl OwnedRow {
+    fn as_row(&self) -> SessionRow<'_> {
+        SessionRow {
+            session_id: &self.session_id,
+            country_code: &self.country_code,
+            party_id: &self.party_id,
+            location_id: &self.location_id,
+            evse_uid: &self.evse_uid,
+            connector_id: &self.connector_id,
+            status: &self.status,
+            kwh: &self.kwh,
+            cost_excl: self.cost_excl.as_deref(),
+            cost_incl: self.cost_incl.as_deref(),
+            currency: &self.currency,
+            started_at: &self.started_at,
+        }
+    }
+}
+
+fn upsert(m: &mut Monitor, rows: Vec<OwnedRow>) -> Result<(), InputError> {
+    let borrowed: Vec<SessionRow<'_>> = rows.iter().map(OwnedRow::as_row).collect();
+    m.upsert_sessions(&borrowed)
+}
+
 #[allow(clippy::too_many_arguments)]
-fn row(id: &str, loc: (&str, &str, &str), evse: &str, status: &str, kwh: &str, excl: Option<&str>, incl: Option<&str>, currency: &str, started: &str) -> SessionRow {
-    SessionRow {
+fn row(id: &str, loc: (&str, &str, &str), evse: &str, status: &str, kwh: &str, excl: Option<&str>, incl: Option<&str>, currency: &str, started: &str) -> OwnedRow {
+    OwnedRow {
         session_id: id.into(),
         country_code: loc.0.into(),
         party_id: loc.1.into(),
@@ -24,7 +64,7 @@ const L1: (&str, &str, &str) = ("NL", "TNM", "LOC1");
 const L2: (&str, &str, &str) = ("NL", "TNM", "LOC2");
 const T0: &str = "2026-11-30T10:00:00Z";
 
-fn active(id: &str, loc: (&str, &str, &str), evse: &str, kwh: &str, excl: &str, incl: &str) -> SessionRow {
+fn active(id: &str, loc: (&str, &str, &str), evse: &str, kwh: &str, excl: &str, incl: &str) -> OwnedRow {
     row(id, loc, evse, "ACTIVE", kwh, Some(excl), Some(incl), "EUR", T0)
 }
 
@@ -48,7 +88,7 @@ fn text(v: &Value) -> String {
 #[test]
 fn aggregates_follow_upsert_update_and_remove() {
     let mut m = Monitor::new();
-    m.upsert_sessions(vec![active("s1", L1, "E1", "1.5", "0.75", "0.9075"), active("s2", L1, "E1", "2.25", "1.00", "1.21"), active("s3", L1, "E2", "3", "2", "2.42")]).unwrap();
+    upsert(&mut m, vec![active("s1", L1, "E1", "1.5", "0.75", "0.9075"), active("s2", L1, "E1", "2.25", "1.00", "1.21"), active("s3", L1, "E2", "3", "2", "2.42")]).unwrap();
     assert_eq!(m.len(), 3);
     let v = detail(&m, L1).unwrap();
     assert_eq!(v["active_sessions"], 3);
@@ -59,29 +99,29 @@ fn aggregates_follow_upsert_update_and_remove() {
     assert_eq!(v["evses"][0]["sessions"].as_array().unwrap().len(), 2);
 
     // An update replaces the session's contribution, it does not add to it.
-    m.upsert_sessions(vec![active("s1", L1, "E1", "4.5", "2.25", "2.7225")]).unwrap();
+    upsert(&mut m, vec![active("s1", L1, "E1", "4.5", "2.25", "2.7225")]).unwrap();
     let v = detail(&m, L1).unwrap();
     assert_eq!(text(&v["kwh"]), "9.75");
     assert_eq!(text(&v["cost"][0]["excl_vat"]), "5.25");
     assert_eq!(text(&v["evses"][0]["kwh"]), "6.75");
 
     // A session that moves EVSE leaves the old one.
-    m.upsert_sessions(vec![active("s2", L1, "E2", "2.25", "1.00", "1.21")]).unwrap();
+    upsert(&mut m, vec![active("s2", L1, "E2", "2.25", "1.00", "1.21")]).unwrap();
     let v = detail(&m, L1).unwrap();
     assert_eq!(v["evses"][0]["active_sessions"], 1);
     assert_eq!(v["evses"][1]["active_sessions"], 2);
 
     // COMPLETED removes; the EVSE without sessions or status goes, and the location with it.
-    m.upsert_sessions(vec![row("s1", L1, "E1", "COMPLETED", "5", Some("3"), Some("3.63"), "EUR", T0)]).unwrap();
+    upsert(&mut m, vec![row("s1", L1, "E1", "COMPLETED", "5", Some("3"), Some("3.63"), "EUR", T0)]).unwrap();
     let v = detail(&m, L1).unwrap();
     assert_eq!(v["evses"].as_array().unwrap().len(), 1);
     assert_eq!(text(&v["kwh"]), "5.25");
-    m.upsert_sessions(vec![row("s2", L1, "E2", "COMPLETED", "0", None, None, "EUR", T0), row("s3", L1, "E2", "INVALID", "0", None, None, "EUR", T0)]).unwrap();
+    upsert(&mut m, vec![row("s2", L1, "E2", "COMPLETED", "0", None, None, "EUR", T0), row("s3", L1, "E2", "INVALID", "0", None, None, "EUR", T0)]).unwrap();
     assert!(m.is_empty());
     assert!(detail(&m, L1).is_none());
     assert_eq!(list(&m, None, None, 0, 10), json!({"total": 0, "active_sessions": 0, "kwh": 0, "cost": [], "locations": []}));
     // Ending an unknown session is a no-op.
-    m.upsert_sessions(vec![row("nope", L1, "E2", "COMPLETED", "0", None, None, "EUR", T0)]).unwrap();
+    upsert(&mut m, vec![row("nope", L1, "E2", "COMPLETED", "0", None, None, "EUR", T0)]).unwrap();
     assert_eq!(m.location_count(), 0);
 }
 
@@ -101,11 +141,11 @@ fn totals_match_a_full_recount_after_random_changes() {
         let kwh = format!("{}.{:03}", next(50), next(1000));
         let excl = format!("{}.{:04}", next(20), next(10000));
         let r = row(&id, ("NL", "TNM", loc), &format!("E{}", next(4)), status, &kwh, Some(&excl), (next(10) > 0).then_some("1.5"), ["EUR", "USD"][next(2) as usize], T0);
-        m.upsert_sessions(vec![r]).unwrap();
+        upsert(&mut m, vec![r]).unwrap();
     }
     let mut expect = Totals::default();
     for s in m.sessions.values() {
-        expect.add(s);
+        expect.add(s.amounts());
     }
     assert_eq!(m.scopes.all.totals.sessions, expect.sessions);
     let (mut a, mut b) = (String::new(), String::new());
@@ -114,18 +154,30 @@ fn totals_match_a_full_recount_after_random_changes() {
     assert_eq!(a, b);
     for (key, location) in &m.locations {
         let mut t = Totals::default();
-        m.sessions.values().filter(|s| &s.key == key).for_each(|s| t.add(s));
+        m.sessions.values().filter(|s| &s.key == key).for_each(|s| t.add(s.amounts()));
         let (mut a, mut b) = (String::new(), String::new());
         location.totals.write_fields(&mut a);
         t.write_fields(&mut b);
         assert_eq!(a, b, "{key:?}");
+        for (uid, evse) in &location.evses {
+            let mut t = Totals::default();
+            m.sessions.values().filter(|s| &s.key == key && &s.evse_uid == uid).for_each(|s| t.add(s.amounts()));
+            let (mut a, mut b) = (String::new(), String::new());
+            evse.totals.write_fields(&mut a);
+            t.write_fields(&mut b);
+            assert_eq!(a, b, "{key:?} {uid}");
+        }
     }
+    let (mut a, mut b) = (String::new(), String::new());
+    m.scopes.get(Some("NL"), Some("TNM")).unwrap().totals.write_fields(&mut a);
+    expect.write_fields(&mut b);
+    assert_eq!(a, b);
 }
 
 #[test]
 fn costs_per_currency_and_unknown_amounts() {
     let mut m = Monitor::new();
-    m.upsert_sessions(vec![
+    upsert(&mut m, vec![
         row("s1", L1, "E1", "ACTIVE", "1", Some("0.1"), Some("0.121"), "EUR", T0),
         row("s2", L1, "E2", "ACTIVE", "2", Some("0.2"), None, "EUR", T0),
         row("s3", L1, "E3", "ACTIVE", "3", Some("0.3"), Some("0.33"), "USD", T0),
@@ -144,23 +196,23 @@ fn costs_per_currency_and_unknown_amounts() {
     );
     assert_eq!(v["evses"][1]["sessions"][0]["incl_vat"], Value::Null);
     // Once the session without incl_vat knows it, the currency total is known again.
-    m.upsert_sessions(vec![row("s2", L1, "E2", "ACTIVE", "2", Some("0.2"), Some("0.242"), "EUR", T0)]).unwrap();
+    upsert(&mut m, vec![row("s2", L1, "E2", "ACTIVE", "2", Some("0.2"), Some("0.242"), "EUR", T0)]).unwrap();
     let v = detail(&m, L1).unwrap();
     assert_eq!(text(&v["cost"][1]["incl_vat"]), "0.363");
     // A currency with no session left disappears.
-    m.upsert_sessions(vec![row("s4", L1, "E3", "COMPLETED", "4", None, None, "CHF", T0)]).unwrap();
+    upsert(&mut m, vec![row("s4", L1, "E3", "COMPLETED", "4", None, None, "CHF", T0)]).unwrap();
     assert_eq!(detail(&m, L1).unwrap()["cost"].as_array().unwrap().len(), 2);
 }
 
 #[test]
 fn decimals_are_exact() {
     let mut m = Monitor::new();
-    let rows: Vec<SessionRow> = (0..10).map(|i| active(&format!("s{i}"), L1, "E1", "0.1", "0.0001", "0.00012")).collect();
-    m.upsert_sessions(rows).unwrap();
+    let rows: Vec<OwnedRow> = (0..10).map(|i| active(&format!("s{i}"), L1, "E1", "0.1", "0.0001", "0.00012")).collect();
+    upsert(&mut m, rows).unwrap();
     let s = m.location_json("NL", "TNM", "LOC1").unwrap();
     assert!(s.contains("\"kwh\":1,\"cost\":[{\"currency\":\"EUR\",\"excl_vat\":0.001,\"incl_vat\":0.0012}]"), "{s}");
     // Large values stay exact (no float on the way).
-    m.upsert_sessions(vec![active("big", L2, "E1", "123456789012.3456", "99999999999999.9999", "0")]).unwrap();
+    upsert(&mut m, vec![active("big", L2, "E1", "123456789012.3456", "99999999999999.9999", "0")]).unwrap();
     let s = m.location_json("NL", "TNM", "LOC2").unwrap();
     assert!(s.contains("\"kwh\":123456789012.3456,") && s.contains("\"excl_vat\":99999999999999.9999,"), "{s}");
 }
@@ -178,17 +230,17 @@ fn evse_known_only_by_status() {
     assert_eq!(d["evses"][1], json!({"evse_uid": "E2", "status": "OUTOFORDER", "active_sessions": 0, "kwh": 0, "cost": [], "sessions": []}));
 
     // A session on an EVSE keeps its status; one on an EVSE without status shows UNKNOWN.
-    m.upsert_sessions(vec![active("s1", L1, "E1", "1", "1", "1"), active("s2", L1, "E9", "1", "1", "1")]).unwrap();
+    upsert(&mut m, vec![active("s1", L1, "E1", "1", "1", "1"), active("s2", L1, "E9", "1", "1", "1")]).unwrap();
     m.set_evse_status(vec![evse_status(L1, "E1", "CHARGING")]).unwrap();
     let v = list(&m, None, None, 0, 10);
     assert_eq!(v["locations"][0]["evses"], json!({"AVAILABLE": 1, "CHARGING": 1, "OUTOFORDER": 1, "UNKNOWN": 1}));
     // The status stays when the session ends.
-    m.upsert_sessions(vec![row("s1", L1, "E1", "COMPLETED", "1", None, None, "EUR", T0)]).unwrap();
+    upsert(&mut m, vec![row("s1", L1, "E1", "COMPLETED", "1", None, None, "EUR", T0)]).unwrap();
     assert_eq!(detail(&m, L1).unwrap()["evses"][0]["status"], "CHARGING");
     // REMOVED drops an EVSE without sessions; the last EVSE gone drops the location.
     m.set_evse_status(vec![evse_status(L1, "E1", "REMOVED"), evse_status(L1, "E2", "REMOVED"), evse_status(L1, "E3", "REMOVED")]).unwrap();
     assert_eq!(list(&m, None, None, 0, 10)["locations"][0]["evses"], json!({"UNKNOWN": 1}));
-    m.upsert_sessions(vec![row("s2", L1, "E9", "COMPLETED", "1", None, None, "EUR", T0)]).unwrap();
+    upsert(&mut m, vec![row("s2", L1, "E9", "COMPLETED", "1", None, None, "EUR", T0)]).unwrap();
     assert_eq!(m.location_count(), 0);
     assert_eq!(list(&m, Some("NL"), None, 0, 10)["total"], 0);
 }
@@ -197,8 +249,8 @@ fn evse_known_only_by_status() {
 fn ordering_filters_and_paging() {
     let mut m = Monitor::new();
     let locs = [("NL", "TNM", "B"), ("DE", "ABC", "Z"), ("NL", "AAA", "X"), ("NL", "TNM", "A"), ("BE", "TNM", "Q")];
-    let rows: Vec<SessionRow> = locs.iter().enumerate().map(|(i, l)| active(&format!("s{i}"), *l, "E1", &format!("{}", i + 1), "1", "1.21")).collect();
-    m.upsert_sessions(rows).unwrap();
+    let rows: Vec<OwnedRow> = locs.iter().enumerate().map(|(i, l)| active(&format!("s{i}"), *l, "E1", &format!("{}", i + 1), "1", "1.21")).collect();
+    upsert(&mut m, rows).unwrap();
     let ids = |v: &Value| -> Vec<String> {
         v["locations"].as_array().unwrap().iter().map(|l| format!("{}/{}/{}", l["country_code"].as_str().unwrap(), l["party_id"].as_str().unwrap(), l["location_id"].as_str().unwrap())).collect()
     };
@@ -223,7 +275,7 @@ fn ordering_filters_and_paging() {
     assert_eq!(list(&m, Some("FR"), None, 0, 100)["total"], 0);
 
     // Sessions of an EVSE by start time, then id.
-    m.upsert_sessions(vec![
+    upsert(&mut m, vec![
         row("b", L1, "E1", "ACTIVE", "1", None, None, "EUR", "2026-11-30T10:00:00Z"),
         row("a", L1, "E1", "ACTIVE", "1", None, None, "EUR", "2026-11-30T11:00:00+01:00"),
         row("c", L1, "E1", "ACTIVE", "1", None, None, "EUR", "2026-11-30T09:30:00.5Z"),
@@ -237,8 +289,8 @@ fn ordering_filters_and_paging() {
 #[test]
 fn a_bad_row_refuses_the_whole_call() {
     let mut m = Monitor::new();
-    m.upsert_sessions(vec![active("s1", L1, "E1", "1", "1", "1")]).unwrap();
-    let cases: [(SessionRow, &str); 9] = [
+    upsert(&mut m, vec![active("s1", L1, "E1", "1", "1", "1")]).unwrap();
+    let cases: [(OwnedRow, &str); 9] = [
         (active("s2", L1, "E1", "-1", "1", "1"), "[1].kwh"),
         (active("s2", L1, "E1", "x", "1", "1"), "[1].kwh"),
         (active("s2", L1, "E1", "1", "1e16", "1"), "[1].cost_excl"),
@@ -251,7 +303,7 @@ fn a_bad_row_refuses_the_whole_call() {
     ];
     for (bad, field) in cases {
         // The good first row of the call is not applied either.
-        let err = m.upsert_sessions(vec![active("s1", L1, "E1", "7", "1", "1"), bad]).unwrap_err();
+        let err = upsert(&mut m, vec![active("s1", L1, "E1", "7", "1", "1"), bad]).unwrap_err();
         assert_eq!(err.field, field, "{err}");
     }
     assert_eq!(text(&detail(&m, L1).unwrap()["kwh"]), "1");

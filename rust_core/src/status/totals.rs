@@ -5,7 +5,6 @@
 use rust_decimal::Decimal;
 use std::fmt::Write;
 
-use super::Session;
 use crate::pricing::output::write_str;
 
 /// Cost so far of the sessions in one currency. An amount a session does not know (no cost
@@ -20,6 +19,15 @@ struct CurrencyTotals {
     incl_unknown: u64,
 }
 
+/// What one session adds to the totals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Amounts<'a> {
+    pub kwh: Decimal,
+    pub excl: Option<Decimal>,
+    pub incl: Option<Decimal>,
+    pub currency: &'a str,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Totals {
     pub sessions: u64,
@@ -29,14 +37,14 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
-    pub fn add(&mut self, s: &Session) {
+    pub fn add(&mut self, s: Amounts<'_>) {
         self.sessions += 1;
         self.kwh += s.kwh;
-        let i = match self.cost.binary_search_by(|c| c.currency.as_str().cmp(&s.currency)) {
+        let i = match self.cost.binary_search_by(|c| c.currency.as_str().cmp(s.currency)) {
             Ok(i) => i,
             Err(i) => {
                 let fresh = CurrencyTotals {
-                    currency: s.currency.clone(),
+                    currency: s.currency.to_string(),
                     sessions: 0,
                     excl: Decimal::ZERO,
                     excl_unknown: 0,
@@ -60,11 +68,11 @@ impl Totals {
     }
 
     /// Take away what `add(s)` put in (`s` must have been added before).
-    pub fn sub(&mut self, s: &Session) {
+    pub fn sub(&mut self, s: Amounts<'_>) {
         self.sessions -= 1;
         self.kwh -= s.kwh;
-        let Ok(i) = self.cost.binary_search_by(|c| c.currency.as_str().cmp(&s.currency)) else {
-            debug_assert!(false, "session {} was never added", s.id);
+        let Ok(i) = self.cost.binary_search_by(|c| c.currency.as_str().cmp(s.currency)) else {
+            debug_assert!(false, "amounts in {} were never added", s.currency);
             return;
         };
         let c = &mut self.cost[i];
@@ -79,6 +87,24 @@ impl Totals {
         }
         if c.sessions == 0 {
             self.cost.remove(i);
+        }
+    }
+
+    /// Swap the contribution of `old` (added before) for that of `new`.
+    pub fn replace(&mut self, old: Amounts<'_>, new: Amounts<'_>) {
+        if old.currency == new.currency {
+            // Same entry: adjust in place, so a currency is never dropped and re-inserted.
+            self.kwh += new.kwh - old.kwh;
+            let Ok(i) = self.cost.binary_search_by(|c| c.currency.as_str().cmp(new.currency)) else {
+                debug_assert!(false, "amounts in {} were never added", old.currency);
+                return;
+            };
+            let c = &mut self.cost[i];
+            adjust(&mut c.excl, &mut c.excl_unknown, old.excl, new.excl);
+            adjust(&mut c.incl, &mut c.incl_unknown, old.incl, new.incl);
+        } else {
+            self.sub(old);
+            self.add(new);
         }
     }
 
@@ -100,6 +126,17 @@ impl Totals {
             out.push('}');
         }
         out.push(']');
+    }
+}
+
+fn adjust(sum: &mut Decimal, unknown: &mut u64, old: Option<Decimal>, new: Option<Decimal>) {
+    match old {
+        Some(v) => *sum -= v,
+        None => *unknown -= 1,
+    }
+    match new {
+        Some(v) => *sum += v,
+        None => *unknown += 1,
     }
 }
 
