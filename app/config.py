@@ -42,6 +42,8 @@ class Settings:
     """Failed authentications per client address and window before answering 429."""
     auth_window: int = 60
     """Seconds of that window."""
+    session_patch_interval: int = 60
+    """Seconds between two PATCHes of one charging session to its eMSP (status changes are pushed at once)."""
 
     @property
     def peer_addresses(self) -> AddressPolicy:
@@ -93,6 +95,7 @@ class Settings:
             page_limit=num("OCPI_ENGINE_PAGE_LIMIT", 1000),
             pool_max=num("OCPI_ENGINE_POOL_MAX", 10),
             log_level=e.get("OCPI_ENGINE_LOG_LEVEL", "INFO").upper(),
+            session_patch_interval=num("OCPI_ENGINE_SESSION_PATCH_INTERVAL", 60),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -110,6 +113,7 @@ class Settings:
             "OCPI_ENGINE_ALLOWED_PEER_NETWORKS": self.allowed_peer_networks,
             "OCPI_ENGINE_AUTH_FAILURES": str(self.auth_failures),
             "OCPI_ENGINE_AUTH_WINDOW": str(self.auth_window),
+            "OCPI_ENGINE_SESSION_PATCH_INTERVAL": str(self.session_patch_interval),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

@@ -14,6 +14,7 @@ from litestar.types import ASGIApp
 
 from app import __version__, logs
 from app.charging.ingest import Ingest
+from app.charging.pushes import PatchFlusher
 from app.config import Settings
 from app.db import peers
 from app.db.listener import Listener
@@ -72,13 +73,16 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         listener = _listener(settings.database_url, peer_cache, dispatcher)
         ingest = Ingest(pool, vault, client)
         await ingest.rebuild()  # the live sessions, from PostgreSQL
+        patches = PatchFlusher(pool, settings.session_patch_interval)
         app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher, peer_cache=peer_cache,
                          listener=listener, ingest=ingest)
         await listener.start()
         dispatcher.start()
+        patches.start()
         try:
             yield
         finally:
+            await patches.stop()
             await dispatcher.stop()
             await listener.stop()
             await client.aclose()
