@@ -43,6 +43,8 @@ class Settings:
     """Failed authentications per client address and window before answering 429."""
     auth_window: int = 60
     """Seconds of that window."""
+    session_patch_interval: int = 60
+    """Seconds between two PATCHes of one charging session to its eMSP (status changes are pushed at once)."""
     dispute_tolerance: Decimal = Decimal("0.01")
     """A received CDR whose totals differ from our re-pricing by more than this (in its currency, kWh or hours) is
     disputed."""
@@ -110,6 +112,7 @@ class Settings:
             page_limit=num("OCPI_ENGINE_PAGE_LIMIT", 1000),
             pool_max=num("OCPI_ENGINE_POOL_MAX", 10),
             log_level=e.get("OCPI_ENGINE_LOG_LEVEL", "INFO").upper(),
+            session_patch_interval=num("OCPI_ENGINE_SESSION_PATCH_INTERVAL", 60),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -127,6 +130,7 @@ class Settings:
             "OCPI_ENGINE_ALLOWED_PEER_NETWORKS": self.allowed_peer_networks,
             "OCPI_ENGINE_AUTH_FAILURES": str(self.auth_failures),
             "OCPI_ENGINE_AUTH_WINDOW": str(self.auth_window),
+            "OCPI_ENGINE_SESSION_PATCH_INTERVAL": str(self.session_patch_interval),
             "OCPI_ENGINE_DISPUTE_TOLERANCE": str(self.dispute_tolerance),
         }
         if self.database_url:

@@ -14,6 +14,7 @@ from litestar.types import ASGIApp
 
 from app import __version__, logs
 from app.charging.ingest import Ingest
+from app.charging.pushes import PatchFlusher
 from app.checks.checker import CHANNEL as CHECKS_CHANNEL
 from app.checks.checker import Checker
 from app.config import Settings
@@ -77,15 +78,18 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         listener = _listener(settings.database_url, peer_cache, dispatcher, checker)
         ingest = Ingest(pool, vault, client)
         await ingest.rebuild()  # the live sessions, from PostgreSQL
+        patches = PatchFlusher(pool, settings.session_patch_interval)
         app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher, peer_cache=peer_cache,
                          listener=listener, ingest=ingest, checker=checker)
         await listener.start()
         dispatcher.start()
+        patches.start()
         checker.start()
         try:
             yield
         finally:
             await checker.stop()
+            await patches.stop()
             await dispatcher.stop()
             await listener.stop()
             await client.aclose()
