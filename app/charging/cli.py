@@ -24,6 +24,7 @@ MODULES = [
     "app.charging.cdrs",
     "app.charging.assignments",
     "app.charging.monitoring_cli",
+    "app.checks.cli",
 ]
 
 

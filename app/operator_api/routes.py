@@ -16,6 +16,7 @@ PREFIX = "/api/v1"
 MODULES: list[str] = [
     "app.charging.events",
     "app.charging.monitoring_api",
+    "app.checks.api",
 ]
 
 
