@@ -153,7 +153,9 @@ impl SessionEngine {
         let mut work: Vec<Work> = Vec::with_capacity(order.len());
         for sid in order {
             let mut events = groups.remove(sid).unwrap_or_default();
-            events.sort_by_key(|e| (e.time, e.kind.rank(), e.meter_wh, e.index));
+            // The start first: an event of the batch timed before it is then refused on its `time`, not taken
+            // for an event of an unknown session.
+            events.sort_by_key(|e| (e.kind != EventType::Started, e.time, e.kind.rank(), e.meter_wh, e.index));
             let session = self.sessions.remove(sid);
             let completed_before = self.completed.contains(sid);
             let starts = session.is_none() && !completed_before && events.iter().any(|e| e.kind == EventType::Started);

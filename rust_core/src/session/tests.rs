@@ -259,6 +259,10 @@ fn refusals_name_the_field() {
     assert_eq!(r.errors[0].2, "session \"S\" was already started");
     let r = run.apply(&[meter("S", "c", "2025-01-10T09:59:00Z", "10", "")]);
     assert_eq!(r.errors[0].1, "time");
+    // In the start's own batch too: a reading timed before the start is a bad time, not an unknown session.
+    let mut early = Run::new(&[("E", &[time_of_day()])]);
+    let r = early.apply(&[start("E", "a", "2025-01-10T10:00:00Z", "0"), meter("E", "b", "2025-01-10T09:58:00Z", "0", "")]);
+    assert_eq!((r.accepted.clone(), r.errors[0].0, r.errors[0].1.as_str()), (vec![0], 1, "time"));
     run.apply(&[stop("S", "z", "2025-01-10T10:10:00Z", "20")]);
     let r = run.apply(&[meter("S", "c", "2025-01-10T10:09:00Z", "10", "")]);
     assert_eq!(r.errors, vec![(0, "session_id".into(), "session \"S\" is completed".into())]);
