@@ -5,14 +5,12 @@ workers share the work and a killed process loses nothing: what was due is still
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
+from app.background import RoundLoop
 from app.db import objects
-from app.db.pool import describe, unavailable
 from app.modules import sessions
 from app.modules.common import Doc, id_path, load_doc
 from app.modules.owned import announce
@@ -94,25 +92,14 @@ class PatchFlusher:
 
     def __init__(self, pool: asyncpg.Pool, interval: float, ticks_per_interval: int = 4) -> None:
         self._pool, self._interval = pool, interval
-        self._tick = max(interval / ticks_per_interval, 0.1)
-        self._task: asyncio.Task[None] | None = None
+        self._loop = RoundLoop("session-patch-flusher", self.flush, max(interval / ticks_per_interval, 0.1))
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="session-patch-flusher")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await flush_due(self._pool, self._interval)
-            except Exception as exc:  # noqa: BLE001 - the loop must outlive any round
-                if unavailable(exc):
-                    log.warning("session patches: round failed", extra={"error": describe(exc)})
-                else:
-                    log.exception("session patches: round failed")
-            await asyncio.sleep(self._tick)
+    async def flush(self) -> int:
+        await flush_due(self._pool, self._interval)
+        return 0  # flush_due pushed everything due; the next round is a tick away

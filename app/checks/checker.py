@@ -8,16 +8,15 @@ polling finds whatever a lost notification left behind."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from decimal import Decimal
 
 import asyncpg
 
+from app.background import RoundLoop
 from app.checks import compare
 from app.checks.compare import Outcome, Prepared
 from app.checks.tariff_history import TariffVersion, Wanted, find_versions
-from app.db.pool import describe, unavailable
 from app.modules.common import load_doc
 from rust_core import price_batch
 
@@ -47,40 +46,18 @@ WHERE country_code = $1 AND party_id = $2 AND id = $3"""
 class Checker:
     def __init__(self, pool: asyncpg.Pool, tolerance: Decimal, *, batch: int = 200, poll_seconds: float = 5.0) -> None:
         self._pool, self._tolerance = pool, tolerance
-        self._batch, self._poll = batch, poll_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._batch = batch
+        # Call `wake` on every NOTIFY of `CHANNEL` and whenever notifications may have been missed.
+        self._loop = RoundLoop("cdr-checker", self.check_due, poll_seconds)
 
     def start(self) -> None:
-        """Run on this worker. Call `wake` on every NOTIFY of `CHANNEL` and whenever notifications may have been
-        missed."""
-        self._task = asyncio.create_task(self._run(), name="cdr-checker")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                checked = await self.check_due()
-            except Exception as exc:  # noqa: BLE001 - the loop must outlive any round
-                if unavailable(exc):
-                    log.warning("cdr checks: round failed", extra={"error": describe(exc)})
-                else:
-                    log.exception("cdr checks: round failed")
-                checked = 0
-            if checked:
-                continue  # more may be waiting behind this batch
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+        self._loop.wake()
 
     async def check_due(self) -> int:
         """One batch: claim pending checks, price them, store the outcomes. Returns how many were checked."""

@@ -5,13 +5,12 @@ what the peer rejects or what keeps failing as DEAD with the reason."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
+from app.background import RoundLoop
 from app.db import peers
-from app.db.pool import describe, unavailable
 from app.ocpi.client import OcpiCallError, OcpiClient
 from app.ocpi.routing import PartyRef
 from app.secrets_vault import TokenVault
@@ -42,39 +41,19 @@ class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, vault: TokenVault, client: OcpiClient, poll_seconds: float = 2.0,
                  batch: int = 32) -> None:
         self._pool, self._vault, self._client = pool, vault, client
-        self._poll, self._batch = poll_seconds, batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._batch = batch
+        # Call `wake` on every NOTIFY of `queue.CHANNEL` (rows queued) and whenever notifications may have been
+        # missed; without them due rows are found by polling.
+        self._loop = RoundLoop("outbox-dispatcher", self.deliver_due, poll_seconds)
 
     def start(self) -> None:
-        """Run on this worker. Call `wake` on every NOTIFY of `queue.CHANNEL` (rows queued) and whenever
-        notifications may have been missed; without them due rows are found by polling."""
-        self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                delivered = await self.deliver_due()
-            except Exception as exc:  # noqa: BLE001 - the loop must outlive any round
-                if not unavailable(exc):
-                    log.exception("outbox: delivery round failed")
-                else:  # the database is down or restarting: one line, and the poll retries
-                    log.warning("outbox: delivery round failed", extra={"error": describe(exc)})
-                delivered = 0
-            if delivered:
-                continue  # more may be due behind what was just delivered
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+        self._loop.wake()
 
     async def deliver_due(self) -> int:
         """One round: claim due rows and deliver them (peers in parallel). Returns how many were claimed."""

@@ -69,7 +69,8 @@ fn parse_plain(b: &[u8]) -> Option<Decimal> {
     Some(Decimal::new(if neg { -mantissa } else { mantissa }, scale))
 }
 
-fn abbreviate(s: &str) -> String {
+/// The first 40 bytes of `s` (on a character boundary) and an ellipsis: enough of a bad value to find it.
+pub(crate) fn abbreviate(s: &str) -> String {
     if s.len() <= 40 {
         s.to_string()
     } else {

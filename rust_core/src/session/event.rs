@@ -13,6 +13,7 @@ use crate::batch::split_lines;
 use crate::datetime::{Micros, format_datetime, parse_datetime};
 use crate::error::InputError;
 use crate::model::json::Str;
+use crate::number::abbreviate;
 use crate::number::parse_decimal;
 use crate::pricing::output::write_str;
 
@@ -286,18 +287,6 @@ impl<'a> Known<'a> {
             return Err(InputError::new(name, format!("must be 0 or more, not {d}")));
         }
         Ok(Some(d.normalize()))
-    }
-}
-
-fn abbreviate(s: &str) -> String {
-    if s.len() <= 40 {
-        s.to_string()
-    } else {
-        let mut end = 40;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &s[..end])
     }
 }
 
