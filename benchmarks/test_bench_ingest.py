@@ -29,6 +29,7 @@ def test_macro_ingest_smoke(tmp_path: Path) -> None:
 
     http = report["http"]
     assert http["active_sessions"] == SESSIONS and http["tokens"] == 50
+    assert http["outbox_queued_by_starts"] == SESSIONS  # one PUT per session for the registered eMSP
     starts, meter = http["starts"], http["meter"]
     # Setup: every session started, 150 + 150 + 100 per request.
     assert starts["events_accepted"] == SESSIONS and starts["requests"] == 3 and starts["errors"] == 0
