@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from app.peer_addresses import LOOPBACK, AddressPolicy, parse_networks
@@ -42,6 +43,11 @@ class Settings:
     """Failed authentications per client address and window before answering 429."""
     auth_window: int = 60
     """Seconds of that window."""
+    session_patch_interval: int = 60
+    """Seconds between two PATCHes of one charging session to its eMSP (status changes are pushed at once)."""
+    dispute_tolerance: Decimal = Decimal("0.01")
+    """A received CDR whose totals differ from our re-pricing by more than this (in its currency, kWh or hours) is
+    disputed."""
 
     @property
     def peer_addresses(self) -> AddressPolicy:
@@ -71,6 +77,18 @@ class Settings:
             except ValueError:
                 raise SystemExit(f"ocpi-engine: error: {name}={raw!r} is not an integer") from None
 
+        def decimal(name: str, default: Decimal) -> Decimal:
+            raw = e.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = Decimal(raw)
+            except InvalidOperation:
+                value = Decimal(-1)
+            if not value.is_finite() or value < 0:
+                raise SystemExit(f"ocpi-engine: error: {name}={raw!r} is not a decimal number >= 0")
+            return value
+
         networks = e.get("OCPI_ENGINE_ALLOWED_PEER_NETWORKS")
         if networks is None:  # a local setup (embedded database) talks to peers on this machine
             networks = "" if e.get("DATABASE_URL") else LOOPBACK
@@ -83,6 +101,7 @@ class Settings:
             auth_failures=num("OCPI_ENGINE_AUTH_FAILURES", 30),
             auth_window=num("OCPI_ENGINE_AUTH_WINDOW", 60),
             database_url=e.get("DATABASE_URL") or None,
+            dispute_tolerance=decimal("OCPI_ENGINE_DISPUTE_TOLERANCE", Decimal("0.01")),
             data_dir=Path(e.get("OCPI_ENGINE_DATA_DIR") or default_data_dir()),
             host=e.get("OCPI_ENGINE_HOST", "127.0.0.1"),
             port=num("OCPI_ENGINE_PORT", 8000),
@@ -93,6 +112,7 @@ class Settings:
             page_limit=num("OCPI_ENGINE_PAGE_LIMIT", 1000),
             pool_max=num("OCPI_ENGINE_POOL_MAX", 10),
             log_level=e.get("OCPI_ENGINE_LOG_LEVEL", "INFO").upper(),
+            session_patch_interval=num("OCPI_ENGINE_SESSION_PATCH_INTERVAL", 60),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -110,6 +130,8 @@ class Settings:
             "OCPI_ENGINE_ALLOWED_PEER_NETWORKS": self.allowed_peer_networks,
             "OCPI_ENGINE_AUTH_FAILURES": str(self.auth_failures),
             "OCPI_ENGINE_AUTH_WINDOW": str(self.auth_window),
+            "OCPI_ENGINE_SESSION_PATCH_INTERVAL": str(self.session_patch_interval),
+            "OCPI_ENGINE_DISPUTE_TOLERANCE": str(self.dispute_tolerance),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

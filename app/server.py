@@ -14,6 +14,9 @@ from litestar.types import ASGIApp
 
 from app import __version__, logs
 from app.charging.ingest import Ingest
+from app.charging.pushes import PatchFlusher
+from app.checks.checker import CHANNEL as CHECKS_CHANNEL
+from app.checks.checker import Checker
 from app.config import Settings
 from app.db import peers
 from app.db.listener import Listener
@@ -32,13 +35,14 @@ from app.secrets_vault import TokenVault
 VERSIONS = [v2_2_1.SPEC]
 
 
-def _listener(dsn: str, peer_cache: PeerCache, dispatcher: Dispatcher) -> Listener:
+def _listener(dsn: str, peer_cache: PeerCache, dispatcher: Dispatcher, checker: Checker) -> Listener:
     """This worker's LISTEN connection: peer changes clear the peer cache, queued pushes wake the dispatcher.
     While it is down the cache is bypassed (a revocation would go unheard); once back, anything may have
     changed meanwhile: the cache starts empty and the dispatcher looks for due pushes at once."""
     listener = Listener(dsn)
     listener.subscribe(peers.CHANNEL, peer_cache.clear)
     listener.subscribe(OUTBOX_CHANNEL, dispatcher.wake)
+    listener.subscribe(CHECKS_CHANNEL, checker.wake)
 
     def lost() -> None:
         peer_cache.trusted = False
@@ -47,6 +51,7 @@ def _listener(dsn: str, peer_cache: PeerCache, dispatcher: Dispatcher) -> Listen
         peer_cache.clear()
         peer_cache.trusted = True
         dispatcher.wake()
+        checker.wake()
 
     listener.on_lost(lost)
     listener.on_connected(connected)
@@ -68,17 +73,23 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         client = OcpiClient(settings.request_timeout, settings.peer_addresses)
         vault = TokenVault.load(settings.secret_key, settings.key_file)
         dispatcher = Dispatcher(pool, vault, client)
+        checker = Checker(pool, settings.dispute_tolerance)
         peer_cache = PeerCache()
-        listener = _listener(settings.database_url, peer_cache, dispatcher)
+        listener = _listener(settings.database_url, peer_cache, dispatcher, checker)
         ingest = Ingest(pool, vault, client)
         await ingest.rebuild()  # the live sessions, from PostgreSQL
+        patches = PatchFlusher(pool, settings.session_patch_interval)
         app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher, peer_cache=peer_cache,
-                         listener=listener, ingest=ingest)
+                         listener=listener, ingest=ingest, checker=checker)
         await listener.start()
         dispatcher.start()
+        patches.start()
+        checker.start()
         try:
             yield
         finally:
+            await checker.stop()
+            await patches.stop()
             await dispatcher.stop()
             await listener.stop()
             await client.aclose()

@@ -2,6 +2,7 @@
 
 `price_cdr` returns a typed `PricedCdr`; `price_cdr_json` the same result as JSON bytes;
 `price_batch` prices many CDRs in one call across all cores with the GIL released.
+`Monitor` is the operators' live view of active sessions and EVSE statuses.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rust_core._native import (
     ApplyResult,
     BatchResult,
     EventBatch,
+    Monitor,
     PricingError,
     SessionEngine,
     TariffSet,
@@ -30,6 +32,7 @@ __all__ = [
     "BatchResult",
     "DimensionLine",
     "EventBatch",
+    "Monitor",
     "PricedCdr",
     "PricedPeriod",
     "Price",

@@ -6,9 +6,10 @@ __all__ = [
     "ApplyResult",
     "BatchResult",
     "EventBatch",
+    "Monitor",
     "PricingError",
     "SessionEngine",
-    "TariffSet", 
+    "TariffSet",
     "__version__",
     "error_json",
     "json_guard",
@@ -157,3 +158,51 @@ class SessionEngine:
     def drop(self, session_ids: list[str]) -> None:
         """Forget sessions (to reload them after a failed commit)."""
     def session_ids(self) -> list[str]: ...
+_MonitorSessionRow = tuple[str, str, str, str, str, str, str, str, str | None, str | None, str, str]
+
+@final
+class Monitor:
+    """The operators' live view: active sessions and EVSE statuses per location and per EVSE, with
+    energy and cost so far. Totals are kept incrementally, so a view costs what it shows (plus a
+    page's `offset`), whatever the number of sessions held. Safe to share between threads.
+
+    Decimals in the JSON are numbers written exactly (no rounding, no trailing zeros); read them
+    with `msgspec.json.Decoder(float_hook=Decimal)`. Costs are totalled per currency,
+    `[{"currency", "excl_vat", "incl_vat"}]` sorted by currency; an amount is null while any
+    session of that currency does not know it (no cost yet, or VAT unknown)."""
+
+    def __new__(cls) -> Monitor: ...
+    def __len__(self) -> int:
+        """Active sessions held."""
+    def upsert_sessions(self, rows: list[_MonitorSessionRow]) -> None:
+        """Rows `(session_id, country_code, party_id, location_id, evse_uid, connector_id, status, kwh,
+        cost_excl, cost_incl, currency, started_at)`, applied in order: an ACTIVE row holds or replaces the
+        session (its old contribution is taken out of every total first); any other OCPI SessionStatus
+        forgets it. Amounts are decimal strings >= 0 (at most 10^15); started_at RFC 3339. Every row is
+        checked before any applies: a bad one raises ValueError naming it (`rows[3].kwh: ...`)."""
+    def set_evse_status(self, rows: list[tuple[str, str, str, str, str]]) -> None:
+        """Rows `(country_code, party_id, location_id, evse_uid, status)` with an OCPI EVSE Status. An EVSE
+        known only by its status is listed; REMOVED drops it once it has no active session. An EVSE with
+        sessions but no status set shows "UNKNOWN". ValueError naming the row, as `upsert_sessions`."""
+    def locations(
+        self, country_code: str | None = None, party_id: str | None = None, offset: int = 0, limit: int = 100
+    ) -> bytes:
+        """One page of the locations with an active session or a known EVSE, sorted by (country_code,
+        party_id, location_id), optionally only one country and/or party::
+
+            {"total": <locations of the filter>, "active_sessions": n, "kwh": x, "cost": [...],
+             "locations": [{"country_code", "party_id", "location_id", "active_sessions", "kwh",
+                            "cost": [...], "evses": {"CHARGING": n, "AVAILABLE": n, ...}}]}
+
+        The top-level totals cover every location of the filter, not only the page; `evses` counts the
+        location's EVSEs per status."""
+    def location(self, country_code: str, party_id: str, location_id: str) -> bytes | None:
+        """One location in detail, None when it has no active session and no known EVSE::
+
+            {"country_code", "party_id", "location_id", "active_sessions", "kwh", "cost": [...],
+             "evses": [{"evse_uid", "status", "active_sessions", "kwh", "cost": [...],
+                        "sessions": [{"id", "connector_id", "kwh", "excl_vat", "incl_vat", "currency",
+                                      "started_at"}]}]}
+
+        EVSEs by uid, sessions by start time then id; a session's excl_vat/incl_vat null when unknown;
+        started_at in UTC (`Z`)."""

@@ -84,12 +84,12 @@ def test_pull_through_pages(registered: tuple[Instance, Instance]) -> None:
     out = emsp.cli("pull", "locations", "1", "--limit", "50").stdout
     assert "364 locations stored from 8 pages (server total 364)" in out
     out = emsp.cli("pull", "tariffs", "1", "--limit", "15").stdout
-    assert "40 tariffs stored from 3 pages" in out
+    assert "41 tariffs stored from 3 pages" in out
     # A full list replaces the known tariff set (§3.4): a tariff the CPO no longer lists goes.
     emsp.query("INSERT INTO tariffs (country_code, party_id, id, last_updated, peer_id, data) "
                "SELECT country_code, party_id, 'GONE', last_updated, peer_id, data FROM tariffs LIMIT 1")
     out = emsp.cli("pull", "tariffs", "1").stdout
-    assert "40 tariffs stored from 1 pages (server total 40), 0 rejected, 1 no longer listed removed" in out
+    assert "41 tariffs stored from 1 pages (server total 41), 0 rejected, 1 no longer listed removed" in out
     assert not emsp.query("SELECT 1 FROM tariffs WHERE id = 'GONE'")
     mine = sum(1 for line in (DEMO / "cdrs.jsonl").read_text().splitlines()
                if json.loads(line)["cdr_token"]["party_id"] == "MSP")

@@ -23,6 +23,8 @@ MODULES = [
     "app.charging.replay",
     "app.charging.cdrs",
     "app.charging.assignments",
+    "app.charging.monitoring_cli",
+    "app.checks.cli",
 ]
 
 

@@ -22,6 +22,7 @@ import msgspec
 from app.charging import cdrs, headers
 from app.charging.authorization import Authorized, Authorizer, Refused
 from app.charging.authorization import Request as AuthRequest
+from app.charging.pushes import enqueue_session_patch
 from app.charging.settings import ChargingSettings
 from app.db import objects
 from app.db.pool import unavailable
@@ -353,5 +354,4 @@ def _figures(updates: list[tuple[str, str, bytes, int, str, str | None, str | No
 
 async def status_changed(conn: asyncpg.Connection, session_id: str) -> None:
     """A session whose status changed is PATCHed to its eMSP at once (not coalesced)."""
-    # Until app/charging/pushes.py lands: due at the next flush.
-    await conn.execute("UPDATE charging_sessions SET push_due = true WHERE session_id = $1", session_id)
+    await enqueue_session_patch(conn, session_id)

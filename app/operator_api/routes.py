@@ -15,6 +15,8 @@ PREFIX = "/api/v1"
 # Modules exposing `ROUTES` (Litestar route handlers, paths relative to /api/v1).
 MODULES: list[str] = [
     "app.charging.events",
+    "app.charging.monitoring_api",
+    "app.checks.api",
 ]
 
 

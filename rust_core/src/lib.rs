@@ -11,6 +11,7 @@ pub mod money;
 pub mod number;
 pub mod pricing;
 pub mod session;
+pub mod status;
 pub mod tariff;
 
 #[cfg(feature = "python")]

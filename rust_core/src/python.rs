@@ -494,6 +494,102 @@ mod session_bindings {
 }
 
 // ---- end of the session engine section ----
+// ---------------------------------------------------------------------------------------------
+// Monitor: the operators' live view (rust_core/src/status/). Rows are copied out of Python at
+// the call, then checked, applied and written with the GIL released; a mutex serialises callers
+// from several threads (taken with the GIL released, so a waiting caller never holds it).
+// ---------------------------------------------------------------------------------------------
+
+use pyo3::pybacked::PyBackedStr;
+
+/// (session_id, country_code, party_id, location_id, evse_uid, connector_id, status, kwh,
+/// cost_excl, cost_incl, currency, started_at)
+/// Borrowed, not copied: the rows are read in place with the GIL released.
+type MonitorSessionRow = (PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, PyBackedStr, Option<PyBackedStr>, Option<PyBackedStr>, PyBackedStr, PyBackedStr);
+
+#[pyclass(name = "Monitor", module = "rust_core._native", frozen)]
+struct PyMonitor {
+    inner: std::sync::Mutex<crate::status::Monitor>,
+}
+
+impl PyMonitor {
+    fn with<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut crate::status::Monitor) -> R + Send) -> R {
+        py.detach(|| {
+            // A panic cannot leave a half-applied call: rows are checked before any is applied.
+            let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut guard)
+        })
+    }
+}
+
+fn monitor_error(e: InputError) -> PyErr {
+    PyValueError::new_err(e.within("rows").to_string())
+}
+
+#[pymethods]
+impl PyMonitor {
+    #[new]
+    fn new() -> Self {
+        Self { inner: std::sync::Mutex::new(crate::status::Monitor::new()) }
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.with(py, |m| m.len())
+    }
+
+    fn upsert_sessions(&self, py: Python<'_>, rows: Vec<MonitorSessionRow>) -> PyResult<()> {
+        let rows: Vec<crate::status::SessionRow<'_>> = rows
+            .iter()
+            .map(|r| crate::status::SessionRow {
+                session_id: &r.0,
+                country_code: &r.1,
+                party_id: &r.2,
+                location_id: &r.3,
+                evse_uid: &r.4,
+                connector_id: &r.5,
+                status: &r.6,
+                kwh: &r.7,
+                cost_excl: r.8.as_deref(),
+                cost_incl: r.9.as_deref(),
+                currency: &r.10,
+                started_at: &r.11,
+            })
+            .collect();
+        self.with(py, |m| m.upsert_sessions(&rows)).map_err(monitor_error)
+    }
+
+    fn set_evse_status(&self, py: Python<'_>, rows: Vec<(String, String, String, String, String)>) -> PyResult<()> {
+        let rows: Vec<crate::status::EvseStatusRow> = rows
+            .into_iter()
+            .map(|r| crate::status::EvseStatusRow { country_code: r.0, party_id: r.1, location_id: r.2, evse_uid: r.3, status: r.4 })
+            .collect();
+        self.with(py, |m| m.set_evse_status(rows)).map_err(monitor_error)
+    }
+
+    #[pyo3(signature = (country_code=None, party_id=None, offset=0, limit=100))]
+    fn locations<'py>(&self, py: Python<'py>, country_code: Option<&str>, party_id: Option<&str>, offset: usize, limit: usize) -> Bound<'py, PyBytes> {
+        let json = self.with(py, |m| m.locations_json(country_code, party_id, offset, limit));
+        PyBytes::new(py, json.as_bytes())
+    }
+
+    fn location<'py>(&self, py: Python<'py>, country_code: &str, party_id: &str, location_id: &str) -> Option<Bound<'py, PyBytes>> {
+        let json = self.with(py, |m| m.location_json(country_code, party_id, location_id));
+        json.map(|j| PyBytes::new(py, j.as_bytes()))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let (sessions, locations) = self.with(py, |m| (m.len(), m.location_count()));
+        format!("Monitor({sessions} active sessions, {locations} locations)")
+    }
+}
+
+fn add_monitor(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyMonitor>()
+}
+
+// ---------------------------------------------------------------------------------------------
+// end of Monitor
+// ---------------------------------------------------------------------------------------------
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -506,6 +602,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error_json, m)?)?;
     m.add_function(wrap_pyfunction!(json_guard, m)?)?;
     session_bindings::register(m)?;
+    add_monitor(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

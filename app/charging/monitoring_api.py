@@ -1,0 +1,136 @@
+"""`GET /api/v1/monitoring/...`: the live view per location and per EVSE, as plain JSON. Each request first
+brings this worker's view up to date with the database (cheap when nothing changed)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
+
+from app.charging.monitoring import LiveView
+from app.operator_api.errors import ApiError
+
+MAX_LIMIT = 1000
+
+
+# --- response shapes (OpenAPI only: the monitor writes the JSON) --------------------------------------
+
+class Cost(msgspec.Struct):
+    currency: str
+    excl_vat: float | None
+    """Exact decimal; null while any session of this currency has no cost yet."""
+    incl_vat: float | None
+
+
+class LocationSummary(msgspec.Struct):
+    country_code: str
+    party_id: str
+    location_id: str
+    active_sessions: int
+    kwh: float
+    cost: list[Cost]
+    evses: dict[str, int]
+    """EVSEs per status (OCPI EVSE Status; UNKNOWN when never reported)."""
+
+
+class LocationPage(msgspec.Struct):
+    total: int
+    """Locations matching the filter (with an active session or a known EVSE)."""
+    active_sessions: int
+    kwh: float
+    cost: list[Cost]
+    locations: list[LocationSummary]
+
+
+class LiveSession(msgspec.Struct):
+    id: str
+    connector_id: str
+    kwh: float
+    excl_vat: float | None
+    incl_vat: float | None
+    currency: str
+    started_at: str
+
+
+class LiveEvse(msgspec.Struct):
+    evse_uid: str
+    status: str
+    active_sessions: int
+    kwh: float
+    cost: list[Cost]
+    sessions: list[LiveSession]
+
+
+class LocationDetail(msgspec.Struct):
+    country_code: str
+    party_id: str
+    location_id: str
+    active_sessions: int
+    kwh: float
+    cost: list[Cost]
+    evses: list[LiveEvse]
+
+
+class Problem(msgspec.Struct):
+    error: str
+    field: str | None = None
+
+
+async def live_view(request: Request[Any, Any, Any]) -> LiveView:
+    """This worker's view, created at its first use and refreshed on every request."""
+    view: LiveView | None = request.app.state.get("live_view")
+    if view is None:
+        view = request.app.state.setdefault("live_view", LiveView())
+    await view.refresh(request.app.state.pool)
+    return view
+
+
+def _json(body: bytes) -> Response[bytes]:
+    return Response(body, media_type="application/json")
+
+
+def _party_filter(country_code: str | None, party_id: str | None) -> None:
+    if country_code is not None and not (len(country_code) == 2 and country_code.isascii() and country_code.isalpha()):
+        raise ApiError(400, "country_code must be two letters (ISO 3166-1 alpha-2)", field="country_code")
+    if party_id is not None and not (len(party_id) == 3 and party_id.isascii() and party_id.isalnum()):
+        raise ApiError(400, "party_id must be three letters or digits", field="party_id")
+
+
+@get("/monitoring/locations", summary="Live view: active sessions, energy, cost and EVSE statuses per location",
+     description="Locations of our CPO parties with an active session or a known EVSE status, sorted by country, "
+                 "party and id; `total`, `active_sessions`, `kwh` and `cost` cover every location of the filter, "
+                 "not only the page. Amounts are exact decimals (kWh, and cost per currency).",
+     responses={200: ResponseSpec(data_container=LocationPage, description="one page of the location list"),
+                400: ResponseSpec(data_container=Problem, description="a bad filter or page parameter")})
+async def monitoring_locations(
+    request: Request[Any, Any, Any],
+    country_code: Annotated[str | None, Parameter(description="only this country (two letters)")] = None,
+    party_id: Annotated[str | None, Parameter(description="only this party id (three characters)")] = None,
+    offset: Annotated[int, Parameter(ge=0, description="locations to skip")] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="locations on the page")] = 100,
+) -> Response[bytes]:
+    _party_filter(country_code, party_id)
+    view = await live_view(request)
+    return _json(view.locations(country_code, party_id, offset, limit))
+
+
+@get("/monitoring/locations/{country_code:str}/{party_id:str}/{location_id:str}",
+     summary="Live view of one location: per EVSE its status and active sessions with energy and cost so far",
+     description="EVSEs by uid, sessions by start time. 404 when the location has no active session and no "
+                 "known EVSE status.",
+     responses={200: ResponseSpec(data_container=LocationDetail, description="the location"),
+                404: ResponseSpec(data_container=Problem, description="unknown location")})
+async def monitoring_location(request: Request[Any, Any, Any], country_code: str, party_id: str,
+                              location_id: str) -> Response[bytes]:
+    view = await live_view(request)
+    body = view.location(country_code, party_id, location_id)
+    if body is None:
+        raise ApiError(404, f"no location {country_code.upper()}/{party_id.upper()}/{location_id} in the live view "
+                            "(no active session and no EVSE status)", field="location_id")
+    return _json(body)
+
+
+ROUTES = [monitoring_locations, monitoring_location]
