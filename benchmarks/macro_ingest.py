@@ -35,6 +35,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,7 @@ sys.path.insert(1, str(HERE.parent))
 
 import macro_session  # noqa: E402
 from macro_http import (  # noqa: E402
-    HOST, BenchError, CpuSampler, RunResult, Service, _builtin_run, log)
+    HOST, BenchError, CpuSampler, RunResult, Service, _builtin_run, _on_sigterm, log)
 from session_events import TARIFF, T0, meter_rounds, parse_only, ts  # noqa: E402
 
 EVENTS_PATH = "/api/v1/charging-events"
@@ -238,7 +239,7 @@ def run_http(args: argparse.Namespace) -> dict[str, Any]:
 
         auth = f"Bearer {key}"
         bodies, sizes = batches(start_lines(connectors, toks), args.start_batch)
-        res, wl = post_all(service.port, auth, bodies, sizes, args.concurrency, 3600, args.timeout, None)
+        res, wl = post_all(service.port, auth, bodies, sizes, args.concurrency, args.setup_timeout, args.timeout, None)
         if res.errors or wl.accepted != args.sessions:
             raise BenchError(f"session starts: {wl.accepted} of {args.sessions} accepted; {res.error_samples}")
         out["starts"] = figures(res, wl, bodies)
@@ -316,6 +317,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "competing for PostgreSQL during the measurement)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take")
+    ap.add_argument("--setup-timeout", type=float, default=600.0, help="(b) seconds the session starts may take")
     ap.add_argument("--hold", type=float, default=0.0, help="(b) keep the server this long after the run (profiling)")
     ap.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON to FILE")
     args = ap.parse_args(argv)
@@ -331,6 +333,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)  # cleanup (server, database) runs on SIGTERM too
     report: dict[str, Any] = {
         "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "path_list"},
