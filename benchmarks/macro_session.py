@@ -1,5 +1,6 @@
 """Macro benchmark: events/s through the session engine alone (rust_core, no service, no database),
-with N active sessions, and p50/p99 of the latency per batch (parse + apply with live pricing).
+with N active sessions, and p50/p99 of the latency per batch (parse + apply with live pricing), beside the
+same-run baseline: msgspec decoding of the same event bytes (parse only).
 
     python benchmarks/macro_session.py --sessions 100000 --rounds 5 --batch 5000
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from session_events import meter_rounds, starts  # noqa: E402
+from session_events import meter_rounds, parse_only, starts  # noqa: E402
 
 from rust_core import EventBatch, SessionEngine  # noqa: E402
 
@@ -34,6 +35,7 @@ def run(sessions: int, rounds: int, batch: int) -> dict[str, float]:
     latencies: list[float] = []
     events = 0
     busy = 0.0
+    baseline = 0.0
     for round_lines in meter_rounds(sessions, rounds):
         for i in range(0, len(round_lines), batch):
             data = b"\n".join(round_lines[i : i + batch])
@@ -44,6 +46,9 @@ def run(sessions: int, rounds: int, batch: int) -> dict[str, float]:
             latencies.append(dt)
             busy += dt
             events += len(result.accepted)
+            t = time.perf_counter()
+            parse_only(data)
+            baseline += time.perf_counter() - t
     latencies.sort()
     return {
         "sessions": sessions,
@@ -51,6 +56,8 @@ def run(sessions: int, rounds: int, batch: int) -> dict[str, float]:
         "batch": batch,
         "start_secs": round(start_secs, 2),
         "events_per_sec": round(events / busy),
+        "baseline_events_per_sec": round(events / baseline),
+        "ratio_to_baseline": round(baseline / busy, 2),
         "batch_p50_ms": round(statistics.median(latencies) * 1000, 2),
         "batch_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 2),
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

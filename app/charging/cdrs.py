@@ -16,7 +16,7 @@ import msgspec
 from app.config import Settings
 from app.db import objects
 from app.modules import cdrs as cdr_module
-from app.modules.owned import announce
+from app.modules.owned import announce_many
 from app.schemas.types import to_utc
 from rust_core import PricedCdr, decode_result
 
@@ -50,18 +50,21 @@ read_head = msgspec.json.Decoder(Head).decode
 
 async def store(conn: asyncpg.Connection, issued: list[tuple[str, bytes, bytes]]) -> int:
     """Store each new CDR with its breakdown and queue its POST; returns how many were new."""
-    new = 0
+    stored: list[tuple[Head, bytes, bytes]] = []
     for _session_id, cdr_json, breakdown_json in issued:
         head = read_head(cdr_json)
-        key = head.key
-        if not await objects.insert_new(conn, cdr_module.MODULE.table, key, cdr_json.decode(),
-                                        to_utc(head.last_updated), None, head.emsp):
-            continue
-        await conn.execute("INSERT INTO cdr_breakdowns (country_code, party_id, id, breakdown) VALUES ($1, $2, $3, $4)",
-                           *objects.normalize_key(key), breakdown_json.decode())
-        await announce(conn, cdr_module.MODULE, head, "POST", "", cdr_json)
-        new += 1
-    return new
+        if await objects.insert_new(conn, cdr_module.MODULE.table, head.key, cdr_json.decode(),
+                                    to_utc(head.last_updated), None, head.emsp):
+            stored.append((head, cdr_json, breakdown_json))
+    if not stored:
+        return 0
+    keys = [objects.normalize_key(head.key) for head, _, _ in stored]
+    await conn.execute(
+        """INSERT INTO cdr_breakdowns (country_code, party_id, id, breakdown)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[])""",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [b.decode() for _, _, b in stored])
+    await announce_many(conn, cdr_module.MODULE, [(head, "POST", "", cdr_json) for head, cdr_json, _ in stored])
+    return len(stored)
 
 
 # --- explain --------------------------------------------------------------------------------------------------

@@ -53,6 +53,21 @@ class Resolver:
     _locations: dict[tuple[str, tuple[tuple[str, str], ...]], list[objects.Stored]] = field(default_factory=dict)
     _tariffs: dict[tuple[str, str, str], tuple[Doc, str] | None] = field(default_factory=dict)
     _assigned: dict[tuple[str, str, str, str], str | None] = field(default_factory=dict)
+    _docs: dict[str, Doc] = field(default_factory=dict)
+    """Location documents by their stored text (many sessions start at one location)."""
+
+    async def prefetch(self, starts: list[dict[str, str]]) -> None:
+        """Read the locations of many starts that name no CPO party in one query (the common case)."""
+        plain = [s["location_id"] for s in starts if not (s.get("country_code") and s.get("party_id"))]
+        if not plain:
+            return
+        try:
+            owners = await self._owners({})
+        except Refused:
+            return  # no CPO party: each start is refused by `place`
+        found = await objects.find_own_many(self.conn, locations.MODULE.table, plain, owners)
+        for location_id in plain:
+            self._locations[(location_id.upper(), tuple(owners))] = found.get(location_id.upper(), [])
 
     async def place(self, start: dict[str, str]) -> Place:
         owners = await self._owners(start)
@@ -69,7 +84,9 @@ class Resolver:
                                          f"({', '.join('*'.join(s.owner or ()) for s in found)}); name one with "
                                          "country_code and party_id")
         stored = found[0]
-        doc = load_doc(stored.data)
+        doc = self._docs.get(stored.data)
+        if doc is None:
+            doc = self._docs[stored.data] = load_doc(stored.data)
         evse = _by_id(doc.get("evses", []), "uid", start["evse_uid"])
         if evse is None:
             raise Refused("evse_uid", f"location {doc['id']} has no EVSE {start['evse_uid']!r}")

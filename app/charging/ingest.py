@@ -28,7 +28,7 @@ from app.db import objects
 from app.db.pool import unavailable
 from app.modules import sessions
 from app.modules.common import id_path
-from app.modules.owned import announce
+from app.modules.owned import announce_many
 from app.ocpi.client import OcpiClient
 from app.schemas.types import format_datetime, to_utc
 from app.secrets_vault import TokenVault
@@ -161,7 +161,10 @@ class Ingest:
         work = _Batch(batch)
         for index, event_id, fld, message in batch.errors:
             work.answer(index, event_id, REFUSED, fld or None, message)
-        await self._answer_duplicates(self._pool, work)
+        if batch.starts:
+            # Only starts are worth answering early (they are resolved outside the lock); the check under the
+            # lock answers every duplicate.
+            await self._answer_duplicates(self._pool, work)
         await self._resolve_starts(work)
         # Shielded: a client that goes away must not cut the transaction and the engine apart.
         issued = await asyncio.shield(asyncio.ensure_future(self._apply(work)))
@@ -189,6 +192,7 @@ class Ingest:
         started: set[str] = set()
         known = await self._existing(self._pool, [times[i][2] for i, _ in work.batch.starts if i in times])
         resolver = headers.Resolver(self._pool)
+        await resolver.prefetch([f for i, f in work.batch.starts if i not in work.answered and i in times])
         for index, fields in work.batch.starts:
             if index in work.answered or index not in times:
                 continue
@@ -330,11 +334,9 @@ class Ingest:
                 [u[0] for u in changed], [u[1] for u in changed], *_figures(changed), [to_utc(u[7]) for u in changed],
                 [u[3] for u in changed], [u[8] for u in changed])]
         heads = {u[0]: cdrs.read_head(u[2]) for u in result.sessions}
-        await objects.put_many(conn, sessions.MODULE.table, [
+        await objects.put_unique(conn, sessions.MODULE.table, [
             (heads[u[0]].key, u[2].decode(), now, None, heads[u[0]].emsp) for u in result.sessions])
-        for u in new:
-            head = heads[u[0]]
-            await announce(conn, sessions.MODULE, head, "PUT", id_path(head.key), u[2])
+        await announce_many(conn, sessions.MODULE, [(heads[u[0]], "PUT", id_path(heads[u[0]].key), u[2]) for u in new])
         for u in changed:
             if u[8]:
                 await status_changed(conn, u[0])

@@ -6,6 +6,7 @@ workers share the work and a killed process loses nothing: what was due is still
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import asyncpg
 
@@ -13,7 +14,7 @@ from app.background import RoundLoop
 from app.db import objects
 from app.modules import sessions
 from app.modules.common import Doc, id_path, load_doc
-from app.modules.owned import announce
+from app.modules.owned import announce_many
 from app.ocpi.transport import OcpiError, decode_object, encode
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ BATCH = 200
 
 # Sessions whose changes wait for a PATCH and whose last push is at least an interval old (never pushed: due).
 _DUE = """
-SELECT session_id FROM charging_sessions
+SELECT session_id, country_code, party_id, periods_pushed FROM charging_sessions
 WHERE push_due AND (last_push_at IS NULL OR last_push_at <= now() - make_interval(secs => $1))
 ORDER BY last_push_at NULLS FIRST LIMIT $2 FOR UPDATE SKIP LOCKED"""
 
@@ -49,22 +50,49 @@ async def enqueue_session_patch(conn: asyncpg.Connection, session_id: str) -> in
     """Queue a PATCH of the session to its eMSP with what changed since the last push, and mark the session
     pushed. Call inside a transaction (the row stays locked until it commits). Returns pushes queued."""
     row = await conn.fetchrow(
-        "SELECT country_code, party_id, periods_pushed FROM charging_sessions WHERE session_id = $1 FOR UPDATE",
-        session_id)
+        "SELECT session_id, country_code, party_id, periods_pushed FROM charging_sessions WHERE session_id = $1 "
+        "FOR UPDATE", session_id)
     if row is None:
         raise UnknownSession(f"no charging session {session_id!r}")
-    key = (row["country_code"], row["party_id"], session_id)
-    stored = await objects.get(conn, sessions.MODULE.table, key)
-    if stored is None:
-        raise UnknownSession(f"charging session {session_id!r} has no stored OCPI Session")
-    doc = load_doc(stored.data)
-    obj = decode_object(stored.data.encode(), sessions.MODULE.schema, what="stored session").obj
-    queued = await announce(conn, sessions.MODULE, obj, "PATCH", id_path(key),
-                            encode(patch_body(doc, row["periods_pushed"])))
-    await conn.execute(
-        "UPDATE charging_sessions SET periods_pushed = $2, push_due = false, last_push_at = now() WHERE session_id = $1",
-        session_id, len(doc.get("charging_periods", [])))
+    queued, failed = await _patch_many(conn, [row])
+    if failed:
+        raise failed[0][1]
     return queued
+
+
+async def _patch_many(conn: asyncpg.Connection, rows: list[asyncpg.Record]
+                      ) -> tuple[int, list[tuple[str, UnknownSession | OcpiError]]]:
+    """Queue the PATCH of each (locked) session row and mark it pushed: the stored Sessions read in one query, the
+    pushes queued in one statement, the rows marked in one. Returns (pushes queued, sessions not pushable)."""
+    keys = [objects.normalize_key((r["country_code"], r["party_id"], r["session_id"])) for r in rows]
+    stored: dict[tuple[str, ...], str] = {
+        (s["country_code"], s["party_id"], s["id"]): s["data"] for s in await conn.fetch(
+        f"""SELECT country_code, party_id, id, data::text AS data FROM {sessions.MODULE.table.name}
+            WHERE (country_code, party_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))""",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])}
+    changes: list[tuple[Any, str, str, bytes | None]] = []
+    pushed: list[tuple[str, int]] = []
+    failed: list[tuple[str, UnknownSession | OcpiError]] = []
+    for row, key in zip(rows, keys, strict=True):
+        session_id = row["session_id"]
+        try:
+            data = stored.get(key)
+            if data is None:
+                raise UnknownSession(f"charging session {session_id!r} has no stored OCPI Session")
+            doc = load_doc(data)
+            obj = decode_object(data.encode(), sessions.MODULE.schema, what="stored session").obj
+        except (UnknownSession, OcpiError) as exc:
+            failed.append((session_id, exc))
+            continue
+        changes.append((obj, "PATCH", id_path((row["country_code"], row["party_id"], session_id)),
+                        encode(patch_body(doc, row["periods_pushed"]))))
+        pushed.append((session_id, len(doc.get("charging_periods", []))))
+    queued = await announce_many(conn, sessions.MODULE, changes)
+    await conn.execute(
+        """UPDATE charging_sessions c SET periods_pushed = u.n, push_due = false, last_push_at = now()
+           FROM unnest($1::text[], $2::int[]) AS u(sid, n) WHERE c.session_id = u.sid""",
+        [p[0] for p in pushed], [p[1] for p in pushed])
+    return queued, failed
 
 
 async def flush_due(pool: asyncpg.Pool, interval: float, batch: int = BATCH) -> int:
@@ -73,14 +101,14 @@ async def flush_due(pool: asyncpg.Pool, interval: float, batch: int = BATCH) -> 
     done = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            due = [r["session_id"] for r in await conn.fetch(_DUE, interval, batch)]
-            for session_id in due:
-                try:
-                    await enqueue_session_patch(conn, session_id)
-                except (UnknownSession, OcpiError) as exc:
-                    # Not pushable as stored (an ingest fault): logged once, not retried every round.
-                    log.error("session patches: skipped", extra={"session_id": session_id, "error": str(exc)})
-                    await conn.execute("UPDATE charging_sessions SET push_due = false WHERE session_id = $1", session_id)
+            due = list(await conn.fetch(_DUE, interval, batch))
+            _, failed = await _patch_many(conn, due)
+            for session_id, exc in failed:
+                # Not pushable as stored (an ingest fault): logged once, not retried every round.
+                log.error("session patches: skipped", extra={"session_id": session_id, "error": str(exc)})
+            if failed:
+                await conn.execute("UPDATE charging_sessions SET push_due = false WHERE session_id = ANY($1::text[])",
+                                   [f[0] for f in failed])
         done += len(due)
         if len(due) < batch:
             return done

@@ -181,6 +181,24 @@ async def find_own_among(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectT
     return [Stored(r["data"], r["last_updated"], r["peer_id"], (r["country_code"], r["party_id"])) for r in rows]
 
 
+async def find_own_many(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, object_ids: list[str],
+                        owners: list[tuple[str, str]], limit: int = 2) -> dict[str, list[Stored]]:
+    """`find_own_among` for many ids in one query: by upper-cased id, the objects of `owners`, oldest first, at
+    most `limit` each (ids with none are absent)."""
+    rows = await conn.fetch(
+        f"""SELECT id, data::text AS data, last_updated, peer_id, country_code, party_id FROM (
+              SELECT *, row_number() OVER (PARTITION BY id ORDER BY seq) AS n FROM {table.name}
+              WHERE peer_id IS NULL AND id = ANY($1::text[])
+                AND (country_code, party_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))) t
+            WHERE n <= $4 ORDER BY id, n""",
+        sorted({i.upper() for i in object_ids}), [o[0].upper() for o in owners], [o[1].upper() for o in owners], limit)
+    out: dict[str, list[Stored]] = {}
+    for r in rows:
+        out.setdefault(r["id"], []).append(
+            Stored(r["data"], r["last_updated"], r["peer_id"], (r["country_code"], r["party_id"])))
+    return out
+
+
 Row = tuple[tuple[str, ...], str, dt.datetime, int | None, tuple[str, str] | None]
 """key, JSON text, last_updated, peer_id, eMSP."""
 
@@ -195,6 +213,23 @@ async def put_many(conn: asyncpg.Connection, table: ObjectTable, rows: Sequence[
     await conn.executemany(
         f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({placeholders}) "
         f"ON CONFLICT ({', '.join(table.keys)}) DO UPDATE SET {updates}", [_row(table, *r)[1] for r in rows])
+
+
+_ARRAY_TYPES = {"last_updated": "timestamptz", "peer_id": "int", "data": "json"}
+
+
+async def put_unique(conn: asyncpg.Connection, table: ObjectTable, rows: Sequence[Row]) -> None:
+    """`put_many` for rows whose keys all differ: one INSERT from arrays, which PostgreSQL runs as one statement
+    (a batch of sessions the engine changed), not one per row."""
+    if not rows:
+        return
+    cols, _ = _row(table, *rows[0])
+    columns = list(zip(*(_row(table, *r)[1] for r in rows), strict=True))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in table.keys)
+    arrays = ", ".join(f"${i + 1}::{_ARRAY_TYPES.get(c, 'text')}[]" for i, c in enumerate(cols))
+    await conn.execute(
+        f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({', '.join(table.keys)}) DO UPDATE SET {updates}", *(list(c) for c in columns))
 
 
 async def delete_unseen(conn: asyncpg.Connection | asyncpg.Pool, table: ObjectTable, peer_id: int,

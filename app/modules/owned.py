@@ -17,7 +17,7 @@ from app.db.parties import Party
 from app.modules import cdrs, locations, sessions, tariffs, tokens
 from app.modules.common import Doc, Module, emsp_of, id_path, load_doc, save_merged
 from app.ocpi.transport import OcpiError, decode_object, encode
-from app.outbox import enqueue
+from app.outbox import enqueue, enqueue_many
 from app.schemas.types import format_datetime, to_utc
 
 MODULES: dict[str, Module] = {m.identifier: m for m in (locations.MODULE, tariffs.MODULE, sessions.MODULE,
@@ -87,6 +87,24 @@ async def announce(conn: asyncpg.Connection, module: Module, obj: Any, method: s
         await enqueue(conn, peer_id=peer_id, module=module.identifier, method=method, path=path, body=body,
                       sender=sender, receiver=receiver)
     return len(targets)
+
+
+async def announce_many(conn: asyncpg.Connection, module: Module,
+                        changes: list[tuple[Any, str, str, bytes | None]]) -> int:
+    """`announce` for many changes of one module (object, method, path, body): the peers to tell are looked up
+    once per eMSP, and every push is queued in one statement. Returns how many pushes were queued."""
+    calls = []
+    targets: dict[tuple[str, str] | None, list[tuple[int, tuple[str, str]]]] = {}
+    for obj, method, path, body in changes:
+        emsp = emsp_of(obj)
+        emsp = None if emsp is None else (emsp[0].upper(), emsp[1].upper())
+        if emsp not in targets:
+            targets[emsp] = await _targets(conn, module, obj)
+        sender = (obj.country_code.upper(), obj.party_id.upper())
+        calls += [(peer_id, module.identifier, method, path, body, sender, receiver)
+                  for peer_id, receiver in targets[emsp]]
+    await enqueue_many(conn, calls)
+    return len(calls)
 
 
 def _own_party(module: Module, obj: Any, own: list[Party]) -> str | None:

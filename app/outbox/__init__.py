@@ -2,6 +2,6 @@
 the change they announce, delivered in order per peer by `Dispatcher` (digest §1.11 on retries: see queue.py)."""
 
 from app.outbox.dispatcher import Dispatcher
-from app.outbox.queue import enqueue
+from app.outbox.queue import enqueue, enqueue_many
 
-__all__ = ["Dispatcher", "enqueue"]
+__all__ = ["Dispatcher", "enqueue", "enqueue_many"]
