@@ -11,7 +11,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.openapi.spec.enums import OpenAPIType
 
 from app.charging.ingest import BadBatch, NotStored, Result
-from app.operator_api.errors import RETRY_AFTER, ApiError
+from app.operator_api.errors import RETRY_AFTER, ApiError, error_responses
 
 MEDIA_TYPES = ("application/x-ndjson", "application/jsonl", "application/json")
 
@@ -85,7 +85,11 @@ class EventsAnswer(msgspec.Struct):
 
 
 @post("/charging-events", summary="Report charging events (JSON Lines or a JSON array)", description=DESCRIPTION,
-      status_code=200, operation_class=_EventsOperation, response_description="one result per event, in input order")
+      status_code=200, operation_class=_EventsOperation, response_description="one result per event, in input order",
+      responses=error_responses(e400="no event at all: an empty body, or not JSON Lines nor a JSON array",
+                                e401="no live operator API key", e413="the body is larger than the limit",
+                                e415="a Content-Type other than the three above",
+                                e503="the batch could not be stored (nothing of it was kept): send it again"))
 async def charging_events(request: Request[Any, Any, Any]) -> EventsAnswer:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in MEDIA_TYPES:

@@ -8,12 +8,25 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from app.db.pool import describe, unavailable
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = 5
+
+
+class Problem(msgspec.Struct):
+    """The body of every operator API error."""
+
+    error: str
+    field: str | None = None
+
+
+def error_responses(**described: str) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for a route's error answers, e.g. `error_responses(e400="...", e404="...")`."""
+    return {int(code[1:]): ResponseSpec(data_container=Problem, description=text) for code, text in described.items()}
 
 
 class ApiError(Exception):
