@@ -66,6 +66,15 @@ def test_locations_last_page(benchmark, full_monitor: Monitor) -> None:
     assert out.count(b'"location_id"') == 100
 
 
+def test_active_page_among_idle_locations(benchmark, session_rows: list[Row]) -> None:
+    """`active_only`: 100,000 idle locations sort before the 5,000 active ones; the page does not walk them."""
+    m = Monitor()
+    m.set_evse_status([("NL", "TNM", f"IDLE{i:06}", "E1", "AVAILABLE") for i in range(100_000)])
+    m.upsert_sessions(session_rows)
+    out = benchmark(lambda: m.locations(None, None, 0, 100, active_only=True))
+    assert out.count(b'"location_id"') == 100 and out.startswith(b'{"total":5000,')
+
+
 def test_location_detail(benchmark, full_monitor: Monitor) -> None:
     out = benchmark(full_monitor.location, "NL", "TNM", "LOC02500")
     assert out is not None and out.count(b'"started_at"') == SESSIONS // LOCATIONS

@@ -185,17 +185,26 @@ class Monitor:
         known only by its status is listed; REMOVED drops it once it has no active session. An EVSE with
         sessions but no status set shows "UNKNOWN". ValueError naming the row, as `upsert_sessions`."""
     def locations(
-        self, country_code: str | None = None, party_id: str | None = None, offset: int = 0, limit: int = 100
+        self,
+        country_code: str | None = None,
+        party_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        *,
+        active_only: bool = False,
     ) -> bytes:
         """One page of the locations with an active session or a known EVSE, sorted by (country_code,
-        party_id, location_id), optionally only one country and/or party::
+        party_id, location_id), optionally only one country and/or party; with `active_only`, only the
+        locations with at least one active session (`total` then counts those; the other top-level
+        figures are the same either way, as only active sessions make them up)::
 
             {"total": <locations of the filter>, "active_sessions": n, "kwh": x, "cost": [...],
              "locations": [{"country_code", "party_id", "location_id", "active_sessions", "kwh",
                             "cost": [...], "evses": {"CHARGING": n, "AVAILABLE": n, ...}}]}
 
         The top-level totals cover every location of the filter, not only the page; `evses` counts the
-        location's EVSEs per status."""
+        location's EVSEs per status. The locations with an active session are kept as their own sorted set,
+        so an `active_only` page costs what it shows, however many idle locations are listed."""
     def location(self, country_code: str, party_id: str, location_id: str) -> bytes | None:
         """One location in detail, None when it has no active session and no known EVSE::
 

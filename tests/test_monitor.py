@@ -217,3 +217,37 @@ def test_one_hundred_thousand_sessions() -> None:
     assert len(m) == 50_000
     assert decode(m.locations())["active_sessions"] == 50_000
     assert decode(m.locations(party_id="ABC"))["total"] == 0
+
+
+def test_active_only_among_many_idle_locations() -> None:
+    """100,000 sessions at 4,000 locations among 50,000 idle ones (known only by an EVSE status): the active list
+    holds exactly the 4,000, pages through them in order, and loses a location once its last session stops."""
+    m = Monitor()
+    m.set_evse_status([("NL", "TNM", f"IDLE{i:05}", "E1", "AVAILABLE") for i in range(50_000)])
+    rows = make_rows(100_000)
+    m.upsert_sessions(rows)
+    expected = expected_totals(rows)
+    keys = sorted(expected)
+
+    every = decode(m.locations(limit=1))
+    active = decode(m.locations(limit=100, active_only=True))
+    assert every["total"] == 54_000 and active["total"] == 4000
+    assert {k: active[k] for k in ("active_sessions", "kwh", "cost")} == {k: every[k] for k in ("active_sessions", "kwh", "cost")}
+    assert active["active_sessions"] == 100_000
+    assert [tuple(loc[k] for k in ("country_code", "party_id", "location_id")) for loc in active["locations"]] == keys[:100]
+    tnm = [k for k in keys if k[1] == "TNM"]
+    page = decode(m.locations("NL", "TNM", offset=1950, limit=100, active_only=True))
+    assert page["total"] == 2000 and decode(m.locations("NL", "TNM"))["total"] == 52_000
+    assert [loc["location_id"] for loc in page["locations"]] == [k[2] for k in tnm[1950:]]
+    with pytest.raises(TypeError):
+        m.locations(None, None, 0, 10, True)  # type: ignore[misc]  # keyword only: never mistaken for a limit
+
+    # Stop every session of the first active location: it leaves the active list (and, without an EVSE status,
+    # the view).
+    first = keys[0]
+    gone = [r for r in rows if (r[1], r[2], r[3]) == first]
+    m.upsert_sessions([session(r[0], status="COMPLETED") for r in gone])
+    active = decode(m.locations(limit=1, active_only=True))
+    assert active["total"] == 3999 and active["active_sessions"] == 100_000 - len(gone)
+    assert (active["locations"][0]["party_id"], active["locations"][0]["location_id"]) == keys[1][1:]
+    assert decode(m.locations(limit=1))["total"] == 53_999

@@ -180,11 +180,31 @@ def test_api_needs_a_key_and_serves_the_view(cpo: Instance, key: str) -> None:
     bad = httpx.get(url, params={"limit": "0"}, headers=auth)
     assert bad.status_code == 400 and "limit" in json.dumps(bad.json())
 
+    # active=true: only the locations with an active session; the totals are those of all locations.
+    every = decode(httpx.get(url, params={"limit": 1000}, headers=auth).content)
+    busy = [p for p in every["locations"] if p["active_sessions"] > 0]
+    assert len(busy) < every["total"]  # the demo's idle locations are listed without the filter
+    for value in ("true", "1", "TRUE"):
+        active = decode(httpx.get(url, params={"active": value, "limit": 1000}, headers=auth).content)
+        assert active["locations"] == busy and active["total"] == len(busy)
+        assert (active["active_sessions"], active["kwh"], active["cost"]) == (
+            every["active_sessions"], every["kwh"], every["cost"])
+    for value in ("false", "0"):
+        assert decode(httpx.get(url, params={"active": value, "limit": 1000}, headers=auth).content) == every
+    page = decode(httpx.get(url, params={"active": "true", "country_code": "NL", "party_id": "EXA", "offset": 1},
+                            headers=auth).content)
+    assert page["locations"] == busy[1:101] and page["total"] == len(busy)
+    for value in ("yes", "", "2"):
+        bad = httpx.get(url, params={"active": value}, headers=auth)
+        assert bad.status_code == 400 and bad.json()["field"] == "active", value
+
 
 def test_openapi_documents_the_monitoring_routes(cpo: Instance) -> None:
     schema = httpx.get(f"{cpo.url}/schema/openapi.json").json()
     listing = schema["paths"]["/api/v1/monitoring/locations"]["get"]
-    assert {p["name"] for p in listing["parameters"]} >= {"country_code", "party_id", "offset", "limit"}
+    assert {p["name"] for p in listing["parameters"]} >= {"country_code", "party_id", "active", "offset", "limit"}
+    active = next(p for p in listing["parameters"] if p["name"] == "active")
+    assert active["in"] == "query" and active["schema"]["type"] == "boolean" and "active session" in active["description"]
     assert "LocationPage" in json.dumps(listing["responses"]["200"])
     detail = schema["paths"]["/api/v1/monitoring/locations/{country_code}/{party_id}/{location_id}"]["get"]
     assert set(detail["responses"]) >= {"200", "404"}
@@ -199,9 +219,25 @@ def test_watch_once(cpo: Instance) -> None:
     assert out.count("\x1b") == 0  # not a terminal: no screen clearing
     lines = out.splitlines()
     active = sum(1 for r in cpo.query("SELECT 1 FROM charging_sessions WHERE status = 'ACTIVE'"))
-    assert lines[0].startswith(f"364 locations, {active} active sessions")
+    busy = sorted(r[0] for r in cpo.query("SELECT DISTINCT upper(location_id) FROM charging_sessions WHERE status = 'ACTIVE'"))
+    assert 0 < len(busy) < 50
+    # By default only the locations with an active session, and how many there are in all.
+    assert lines[0].startswith(f"{len(busy)} locations with active sessions (364 locations in all, --all lists them), "
+                               f"{active} active sessions")
+    listed = [line.split()[0] for line in lines[3:]]
+    assert listed == [f"NL/EXA/{b}" for b in busy]
     row = next(line for line in lines if line.startswith("NL/EXA/LOC-00020 "))
     assert row.split()[1:4] == ["1", "12.500", "EUR"] and "4.13" in row  # cost shown to the cent
+
+    every = cpo.cli("sessions", "watch", "--once", "--all").stdout.splitlines()
+    assert every[0].startswith(f"364 locations, {active} active sessions")
+    assert len(every) == 3 + 50 + 1 and every[-1] == "... 314 more (--limit)"
+    assert every[3].startswith("NL/EXA/LOC-00001 ")
+    idle = next(line for line in every[3:-1] if line.split()[0].split("/")[2] not in busy)
+    assert idle.split()[1] == "0"
+    as_json = json.loads(cpo.cli("sessions", "watch", "--once", "--json").stdout)
+    assert as_json["total"] == len(busy) and len(as_json["locations"]) == len(busy)
+    assert json.loads(cpo.cli("sessions", "watch", "--once", "--json", "--all").stdout)["total"] == 364
 
     detail = cpo.cli("sessions", "watch", "--once", "--location", "nl/exa/loc-00020").stdout
     assert detail.splitlines()[0].startswith("NL/EXA/LOC-00020: 1 active sessions, 12.500 kWh")
@@ -231,7 +267,7 @@ def test_watch_refreshes_until_interrupted(cpo: Instance) -> None:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "Traceback" not in err
-    assert out.count("locations, ") >= 2  # refreshed, each table printed in full
+    assert out.count("locations in all, ") >= 2  # refreshed, each table printed in full
 
 
 # --- 100,000 active sessions ------------------------------------------------------------------------

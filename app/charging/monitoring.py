@@ -185,8 +185,8 @@ class LiveView:
                     log.error("live view: row refused", extra={"row": list(row), "error": str(exc)})
 
     def locations(self, country_code: str | None = None, party_id: str | None = None, offset: int = 0,
-                  limit: int = 100) -> bytes:
-        return self.monitor.locations(_upper(country_code), _upper(party_id), offset, limit)
+                  limit: int = 100, *, active_only: bool = False) -> bytes:
+        return self.monitor.locations(_upper(country_code), _upper(party_id), offset, limit, active_only=active_only)
 
     def location(self, country_code: str, party_id: str, location_id: str) -> bytes | None:
         return self.monitor.location(country_code.upper(), party_id.upper(), location_id.upper())

@@ -38,7 +38,8 @@ class LocationSummary(msgspec.Struct):
 
 class LocationPage(msgspec.Struct):
     total: int
-    """Locations matching the filter (with an active session or a known EVSE)."""
+    """Locations matching the filter (with an active session or a known EVSE; with active=true, an active
+    session)."""
     active_sessions: int
     kwh: float
     cost: list[Cost]
@@ -92,6 +93,19 @@ def _json(body: bytes) -> Response[bytes]:
     return Response(body, media_type="application/json")
 
 
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _active_filter(active: str | None) -> bool:
+    """Read as a string so a bad value is answered with the field named, as every other bad filter."""
+    if active is None:
+        return False
+    value = _BOOLEANS.get(active.lower())
+    if value is None:
+        raise ApiError(400, f"active must be true or false, not {active[:20]!r}", field="active")
+    return value
+
+
 def _party_filter(country_code: str | None, party_id: str | None) -> None:
     if country_code is not None and not (len(country_code) == 2 and country_code.isascii() and country_code.isalpha()):
         raise ApiError(400, "country_code must be two letters (ISO 3166-1 alpha-2)", field="country_code")
@@ -101,20 +115,26 @@ def _party_filter(country_code: str | None, party_id: str | None) -> None:
 
 @get("/monitoring/locations", summary="Live view: active sessions, energy, cost and EVSE statuses per location",
      description="Locations of our CPO parties with an active session or a known EVSE status, sorted by country, "
-                 "party and id; `total`, `active_sessions`, `kwh` and `cost` cover every location of the filter, "
-                 "not only the page. Amounts are exact decimals (kWh, and cost per currency).",
+                 "party and id; with `active=true` only those with at least one active session. `total`, "
+                 "`active_sessions`, `kwh` and `cost` cover every location of the filter, not only the page. "
+                 "Amounts are exact decimals (kWh, and cost per currency).",
      responses={200: ResponseSpec(data_container=LocationPage, description="one page of the location list"),
                 400: ResponseSpec(data_container=Problem, description="a bad filter or page parameter")})
 async def monitoring_locations(
     request: Request[Any, Any, Any],
     country_code: Annotated[str | None, Parameter(description="only this country (two letters)")] = None,
     party_id: Annotated[str | None, Parameter(description="only this party id (three characters)")] = None,
+    active: Annotated[str | None, Parameter(
+        description="true: only locations with at least one active session (`total` then counts those); "
+                    "false (default): every location with an active session or a known EVSE status",
+        schema_extra={"type": "boolean"})] = None,
     offset: Annotated[int, Parameter(ge=0, description="locations to skip")] = 0,
     limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="locations on the page")] = 100,
 ) -> Response[bytes]:
     _party_filter(country_code, party_id)
+    active_only = _active_filter(active)
     view = await live_view(request)
-    return _json(view.locations(country_code, party_id, offset, limit))
+    return _json(view.locations(country_code, party_id, offset, limit, active_only=active_only))
 
 
 @get("/monitoring/locations/{country_code:str}/{party_id:str}/{location_id:str}",

@@ -56,8 +56,12 @@ def _statuses(evses: dict[str, int]) -> str:
     return " ".join(f"{status}:{n}" for status, n in sorted(evses.items())) or "-"
 
 
-def render_locations(page: dict[str, Any]) -> str:
-    lines = [f"{page['total']} locations, {page['active_sessions']} active sessions, "
+def render_locations(page: dict[str, Any], in_all: int | None = None) -> str:
+    """The location list; `in_all` (every location listed) when the page holds only the active ones."""
+    which = f"{page['total']} locations"
+    if in_all is not None:
+        which += f" with active sessions ({in_all} locations in all, --all lists them)"
+    lines = [f"{which}, {page['active_sessions']} active sessions, "
              f"{_num(page['kwh'], 3)} kWh, cost so far (excl. VAT): {_costs(page['cost'])}", ""]
     lines.append(f"{'LOCATION':<30} {'ACTIVE':>7} {'KWH':>14} {'COST (EXCL. VAT)':<22} EVSES")
     for loc in page["locations"]:
@@ -92,8 +96,12 @@ def render(view: Any, args: argparse.Namespace) -> str | None:
         if body is None:
             return None
         return body.decode() if args.json else render_location(_decode.decode(body))
-    body = view.locations(None, None, 0, args.limit)
-    return body.decode() if args.json else render_locations(_decode.decode(body))
+    body = view.locations(None, None, 0, args.limit, active_only=not args.all)
+    if args.json:
+        return body.decode()
+    # An empty page of every location: its total, at no cost.
+    in_all = None if args.all else _decode.decode(view.locations(None, None, 0, 0))["total"]
+    return render_locations(_decode.decode(body), in_all)
 
 
 async def watch(pool: Any, args: argparse.Namespace, out: TextIO) -> int:
@@ -133,10 +141,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def add_cli(groups: dict[str, Any], common: argparse.ArgumentParser) -> None:
     w = groups["sessions"].add_parser(
         "watch", parents=[common], help="live view: active sessions, kWh, cost and EVSE statuses per location",
-        description="Per location: active sessions, energy, cost so far and EVSE statuses; with --location, per "
-                    "EVSE and session. Refreshed every --interval seconds until Ctrl-C; --once prints once.")
+        description="Per location with an active session (--all: every location): active sessions, energy, cost so "
+                    "far and EVSE statuses; with --location, per EVSE and session. Refreshed every --interval "
+                    "seconds until Ctrl-C; --once prints once.")
     w.add_argument("--location", type=_location_arg, metavar="CC/PID/ID", help="one location in detail")
     w.add_argument("--interval", type=_interval_arg, default=2.0, metavar="S", help="seconds between refreshes (default 2)")
+    w.add_argument("--all", action="store_true",
+                   help="list every location (with an active session or a known EVSE status), not only the active ones")
     w.add_argument("--limit", type=_limit_arg, default=50, help="locations listed (default 50)")
     w.add_argument("--once", action="store_true", help="print once and exit")
     w.add_argument("--json", action="store_true", help="print the view as JSON (as the API serves it)")

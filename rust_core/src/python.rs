@@ -566,9 +566,9 @@ impl PyMonitor {
         self.with(py, |m| m.set_evse_status(rows)).map_err(monitor_error)
     }
 
-    #[pyo3(signature = (country_code=None, party_id=None, offset=0, limit=100))]
-    fn locations<'py>(&self, py: Python<'py>, country_code: Option<&str>, party_id: Option<&str>, offset: usize, limit: usize) -> Bound<'py, PyBytes> {
-        let json = self.with(py, |m| m.locations_json(country_code, party_id, offset, limit));
+    #[pyo3(signature = (country_code=None, party_id=None, offset=0, limit=100, *, active_only=false))]
+    fn locations<'py>(&self, py: Python<'py>, country_code: Option<&str>, party_id: Option<&str>, offset: usize, limit: usize, active_only: bool) -> Bound<'py, PyBytes> {
+        let json = self.with(py, |m| m.locations_json(country_code, party_id, active_only, offset, limit));
         PyBytes::new(py, json.as_bytes())
     }
 

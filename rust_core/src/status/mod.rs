@@ -4,7 +4,9 @@
 //! Totals are kept at every level a view reads (EVSE, location, and the filters of the location
 //! list: all, per country, per party, per country+party) and updated incrementally, so
 //! `locations()` costs the page it writes (plus the `offset` it skips) and `location()` the EVSEs
-//! and sessions of that one location, however many sessions are held elsewhere.
+//! and sessions of that one location, however many sessions are held elsewhere. The locations
+//! with an active session are also kept as their own sorted set (and counted per filter), so the
+//! list of only those costs its page too, however many idle locations are listed.
 
 mod rows;
 mod totals;
@@ -89,10 +91,12 @@ impl Location {
     }
 }
 
-/// The totals and location count behind one filter of the location list.
+/// The totals and location counts behind one filter of the location list.
 #[derive(Debug, Default)]
 struct Scope {
     locations: usize,
+    /// Of those, the locations with at least one active session.
+    active: usize,
     totals: Totals,
 }
 
@@ -159,6 +163,8 @@ fn scope_in<'a>(map: &'a mut HashMap<String, Scope>, key: &str) -> &'a mut Scope
 pub struct Monitor {
     sessions: HashMap<String, Session>,
     locations: BTreeMap<LocationKey, Location>,
+    /// The keys of the locations with at least one active session: the active-only list.
+    active: BTreeSet<LocationKey>,
     scopes: Scopes,
 }
 
@@ -179,6 +185,11 @@ impl Monitor {
     /// Locations listed (with an active session or an EVSE status).
     pub fn location_count(&self) -> usize {
         self.locations.len()
+    }
+
+    /// Locations with at least one active session.
+    pub fn active_location_count(&self) -> usize {
+        self.active.len()
     }
 
     /// Hold or replace each ACTIVE session; forget a session whose status is anything else.
@@ -254,15 +265,31 @@ impl Monitor {
             location.count_status(status, 1);
         }
         location.totals.add(s.amounts());
-        self.scopes.update(&s.key, |scope| scope.totals.add(s.amounts()));
+        // Its first session makes the location active.
+        let activated = location.totals.sessions == 1;
+        if activated {
+            self.active.insert(s.key.clone());
+        }
+        self.scopes.update(&s.key, |scope| {
+            scope.totals.add(s.amounts());
+            scope.active += usize::from(activated);
+        });
         self.sessions.insert(s.id.clone(), s);
     }
 
     fn remove_session(&mut self, id: &str) {
         let Some(s) = self.sessions.remove(id) else { return };
-        self.scopes.update(&s.key, |scope| scope.totals.sub(s.amounts()));
         let location = self.locations.get_mut(&s.key).expect("a held session's location is held");
         location.totals.sub(s.amounts());
+        // Its last session leaves: the location is no longer active (though it may stay listed).
+        let deactivated = location.totals.sessions == 0;
+        self.scopes.update(&s.key, |scope| {
+            scope.totals.sub(s.amounts());
+            scope.active -= usize::from(deactivated);
+        });
+        if deactivated {
+            self.active.remove(&s.key);
+        }
         let evse = location.evses.get_mut(&s.evse_uid).expect("a held session's EVSE is held");
         evse.totals.sub(s.amounts());
         evse.sessions.remove(id);

@@ -73,7 +73,15 @@ fn evse_status(loc: (&str, &str, &str), evse: &str, status: &str) -> EvseStatusR
 }
 
 fn list(m: &Monitor, cc: Option<&str>, party: Option<&str>, offset: usize, limit: usize) -> Value {
-    serde_json::from_str(&m.locations_json(cc, party, offset, limit)).unwrap()
+    serde_json::from_str(&m.locations_json(cc, party, false, offset, limit)).unwrap()
+}
+
+fn list_active(m: &Monitor, cc: Option<&str>, party: Option<&str>, offset: usize, limit: usize) -> Value {
+    serde_json::from_str(&m.locations_json(cc, party, true, offset, limit)).unwrap()
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["locations"].as_array().unwrap().iter().map(|l| format!("{}/{}/{}", l["country_code"].as_str().unwrap(), l["party_id"].as_str().unwrap(), l["location_id"].as_str().unwrap())).collect()
 }
 
 fn detail(m: &Monitor, loc: (&str, &str, &str)) -> Option<Value> {
@@ -148,6 +156,11 @@ fn totals_match_a_full_recount_after_random_changes() {
         expect.add(s.amounts());
     }
     assert_eq!(m.scopes.all.totals.sessions, expect.sessions);
+    // The active set is exactly the locations holding a session.
+    let held: BTreeSet<LocationKey> = m.sessions.values().map(|s| s.key.clone()).collect();
+    assert_eq!(m.active, held);
+    assert_eq!(m.scopes.all.active, held.len());
+    assert_eq!(m.scopes.get(Some("NL"), Some("TNM")).unwrap().active, held.len());
     let (mut a, mut b) = (String::new(), String::new());
     m.scopes.all.totals.write_fields(&mut a);
     expect.write_fields(&mut b);
@@ -251,9 +264,6 @@ fn ordering_filters_and_paging() {
     let locs = [("NL", "TNM", "B"), ("DE", "ABC", "Z"), ("NL", "AAA", "X"), ("NL", "TNM", "A"), ("BE", "TNM", "Q")];
     let rows: Vec<OwnedRow> = locs.iter().enumerate().map(|(i, l)| active(&format!("s{i}"), *l, "E1", &format!("{}", i + 1), "1", "1.21")).collect();
     upsert(&mut m, rows).unwrap();
-    let ids = |v: &Value| -> Vec<String> {
-        v["locations"].as_array().unwrap().iter().map(|l| format!("{}/{}/{}", l["country_code"].as_str().unwrap(), l["party_id"].as_str().unwrap(), l["location_id"].as_str().unwrap())).collect()
-    };
     let all = list(&m, None, None, 0, 100);
     assert_eq!(ids(&all), ["BE/TNM/Q", "DE/ABC/Z", "NL/AAA/X", "NL/TNM/A", "NL/TNM/B"]);
     assert_eq!((all["total"].clone(), all["active_sessions"].clone(), text(&all["kwh"])), (json!(5), json!(5), "15".to_string()));
@@ -310,4 +320,63 @@ fn a_bad_row_refuses_the_whole_call() {
     let err = m.set_evse_status(vec![evse_status(L1, "E1", "AVAILABLE"), evse_status(L1, "E2", "FREE")]).unwrap_err();
     assert_eq!(err.field, "[1].status");
     assert_eq!(detail(&m, L1).unwrap()["evses"][0]["status"], "UNKNOWN");
+}
+
+#[test]
+fn active_only_lists_the_locations_with_a_session() {
+    let mut m = Monitor::new();
+    // Six idle locations known by EVSE status only, around three with sessions.
+    let idle = [("BE", "TNM", "I1"), ("NL", "TNM", "I2"), ("NL", "TNM", "I3"), ("NL", "AAA", "I4"), ("DE", "ABC", "I5"), ("NL", "TNM", "LOC9")];
+    m.set_evse_status(idle.iter().map(|l| evse_status(*l, "E1", "AVAILABLE")).collect()).unwrap();
+    m.set_evse_status(vec![evse_status(L1, "E9", "AVAILABLE")]).unwrap();
+    upsert(&mut m, vec![
+        active("s1", L1, "E1", "1.5", "1", "1.21"),
+        active("s2", L1, "E2", "2", "1", "1.21"),
+        active("s3", L2, "E1", "3", "2", "2.42"),
+        active("s4", ("DE", "ABC", "Z"), "E1", "4", "3", "3.63"),
+    ])
+    .unwrap();
+    assert_eq!(m.location_count(), 9);
+    assert_eq!(m.active_location_count(), 3);
+
+    let all = list(&m, None, None, 0, 100);
+    let act = list_active(&m, None, None, 0, 100);
+    assert_eq!(all["total"], 9);
+    assert_eq!(ids(&act), ["DE/ABC/Z", "NL/TNM/LOC1", "NL/TNM/LOC2"]);
+    assert_eq!((act["total"].clone(), act["active_sessions"].clone(), text(&act["kwh"])), (json!(3), json!(4), "10.5".to_string()));
+    assert_eq!(act["cost"], json!([{"currency": "EUR", "excl_vat": 7, "incl_vat": 8.47}]));
+    // The listed locations are the full ones: all their EVSEs, idle ones too.
+    assert_eq!(act["locations"][1]["evses"], json!({"AVAILABLE": 1, "UNKNOWN": 2}));
+
+    // Paging and filters apply to the active locations only.
+    assert_eq!(ids(&list_active(&m, None, None, 1, 1)), ["NL/TNM/LOC1"]);
+    assert_eq!(list_active(&m, None, None, 1, 1)["total"], 3);
+    assert_eq!(ids(&list_active(&m, None, None, 3, 10)), Vec::<String>::new());
+    let nl = list_active(&m, Some("NL"), None, 0, 100);
+    assert_eq!((ids(&nl), nl["total"].clone(), text(&nl["kwh"])), (vec!["NL/TNM/LOC1".to_string(), "NL/TNM/LOC2".to_string()], json!(2), "6.5".to_string()));
+    assert_eq!(list(&m, Some("NL"), None, 0, 100)["total"], 6);
+    let abc = list_active(&m, None, Some("ABC"), 0, 100);
+    assert_eq!((ids(&abc), abc["total"].clone()), (vec!["DE/ABC/Z".to_string()], json!(1)));
+    assert_eq!(list_active(&m, Some("NL"), Some("AAA"), 0, 100)["total"], 0);
+    assert_eq!(list_active(&m, Some("FR"), None, 0, 100)["total"], 0);
+
+    // One of two sessions stopping keeps the location active; the last one takes it off the
+    // active list, though it stays listed by its EVSE status.
+    upsert(&mut m, vec![row("s1", L1, "E1", "COMPLETED", "2", None, None, "EUR", T0)]).unwrap();
+    assert_eq!(list_active(&m, None, None, 0, 100)["total"], 3);
+    upsert(&mut m, vec![row("s2", L1, "E2", "COMPLETED", "2", None, None, "EUR", T0)]).unwrap();
+    let act = list_active(&m, None, None, 0, 100);
+    assert_eq!(ids(&act), ["DE/ABC/Z", "NL/TNM/LOC2"]);
+    assert_eq!((act["total"].clone(), act["active_sessions"].clone(), text(&act["kwh"])), (json!(2), json!(2), "7".to_string()));
+    assert_eq!(list_active(&m, Some("NL"), Some("TNM"), 0, 100)["total"], 1);
+    assert_eq!(list(&m, None, None, 0, 100)["total"], 9);
+    // A session moving to another location moves the location's activity with it.
+    upsert(&mut m, vec![active("s3", L1, "E1", "3", "2", "2.42")]).unwrap();
+    assert_eq!(ids(&list_active(&m, None, None, 0, 100)), ["DE/ABC/Z", "NL/TNM/LOC1"]);
+    // The last session anywhere: nothing active, the location without a status gone entirely.
+    upsert(&mut m, vec![row("s3", L1, "E1", "COMPLETED", "3", None, None, "EUR", T0), row("s4", ("DE", "ABC", "Z"), "E1", "COMPLETED", "4", None, None, "EUR", T0)]).unwrap();
+    assert_eq!(list_active(&m, None, None, 0, 100), json!({"total": 0, "active_sessions": 0, "kwh": 0, "cost": [], "locations": []}));
+    assert_eq!(list_active(&m, Some("DE"), None, 0, 100)["total"], 0);
+    assert_eq!(m.active_location_count(), 0);
+    assert_eq!(list(&m, None, None, 0, 100)["total"], 7);
 }

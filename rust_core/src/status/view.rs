@@ -10,15 +10,18 @@ use crate::pricing::output::write_str;
 
 impl Monitor {
     /// One page of the location list, sorted by (country_code, party_id, location_id), optionally
-    /// only one country and/or party:
+    /// only one country and/or party, and with `active_only` only the locations holding an active
+    /// session:
     /// `{"total","active_sessions","kwh","cost":[{"currency","excl_vat","incl_vat"}],"locations":[...]}`
     /// where the totals cover every location of the filter (not only the page), and each location is
     /// `{"country_code","party_id","location_id","active_sessions","kwh","cost","evses":{status: n}}`.
     /// Cost: null while any session of that currency lacks the amount.
-    pub fn locations_json(&self, country_code: Option<&str>, party_id: Option<&str>, offset: usize, limit: usize) -> String {
+    pub fn locations_json(&self, country_code: Option<&str>, party_id: Option<&str>, active_only: bool, offset: usize, limit: usize) -> String {
         let mut out = String::with_capacity(256 + limit.min(10_000) * 256);
         let scope = self.scopes.get(country_code, party_id);
-        let _ = write!(out, "{{\"total\":{},", scope.map_or(0, |s| s.locations));
+        let total = scope.map_or(0, |s| if active_only { s.active } else { s.locations });
+        let _ = write!(out, "{{\"total\":{total},");
+        // Only active sessions make up the totals, so they are the same with or without `active_only`.
         match scope {
             Some(s) => s.totals.write_fields(&mut out),
             None => super::Totals::default().write_fields(&mut out),
@@ -38,13 +41,15 @@ impl Monitor {
             Some(c) => k.country_code == c && party_id.is_none_or(|p| k.party_id == p),
             None => true,
         };
-        let page = self
-            .locations
-            .range((start, Bound::Unbounded))
-            .take_while(|(k, _)| in_range(k))
-            .filter(|(k, _)| wanted(k))
+        let range = (start, Bound::Unbounded);
+        let keys: Box<dyn Iterator<Item = &LocationKey>> =
+            if active_only { Box::new(self.active.range(range)) } else { Box::new(self.locations.range(range).map(|(k, _)| k)) };
+        let page = keys
+            .take_while(|k| in_range(k))
+            .filter(|k| wanted(k))
             .skip(offset)
-            .take(limit);
+            .take(limit)
+            .map(|k| (k, &self.locations[k]));
         for (i, (key, location)) in page.enumerate() {
             if i > 0 {
                 out.push(',');
