@@ -112,7 +112,7 @@ def test_openapi_documents_the_endpoint(pair: tuple[Instance, Instance, str]) ->
     assert "session_started" in operation["description"] and "meter_wh" in content["application/x-ndjson"]["schema"]["properties"]
     assert {"200", "400", "401", "413", "415", "503"} <= set(operation["responses"])
     problem = operation["responses"]["503"]["content"]["application/json"]["schema"]
-    assert problem["$ref"].endswith("Problem")
+    assert problem["$ref"].endswith("/Problem")
 
 
 def test_needs_an_operator_key_and_a_known_format(pair: tuple[Instance, Instance, str]) -> None:

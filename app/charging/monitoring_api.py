@@ -11,7 +11,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from app.charging.monitoring import LiveView
-from app.operator_api.errors import ApiError
+from app.operator_api.errors import ApiError, error_responses
 
 MAX_LIMIT = 1000
 
@@ -75,11 +75,6 @@ class LocationDetail(msgspec.Struct):
     evses: list[LiveEvse]
 
 
-class Problem(msgspec.Struct):
-    error: str
-    field: str | None = None
-
-
 async def live_view(request: Request[Any, Any, Any]) -> LiveView:
     """This worker's view, created at its first use and refreshed on every request."""
     view: LiveView | None = request.app.state.get("live_view")
@@ -119,7 +114,7 @@ def _party_filter(country_code: str | None, party_id: str | None) -> None:
                  "`active_sessions`, `kwh` and `cost` cover every location of the filter, not only the page. "
                  "Amounts are exact decimals (kWh, and cost per currency).",
      responses={200: ResponseSpec(data_container=LocationPage, description="one page of the location list"),
-                400: ResponseSpec(data_container=Problem, description="a bad filter or page parameter")})
+                **error_responses(e400="a bad filter or page parameter")})
 async def monitoring_locations(
     request: Request[Any, Any, Any],
     country_code: Annotated[str | None, Parameter(description="only this country (two letters)")] = None,
@@ -142,7 +137,7 @@ async def monitoring_locations(
      description="EVSEs by uid, sessions by start time. 404 when the location has no active session and no "
                  "known EVSE status.",
      responses={200: ResponseSpec(data_container=LocationDetail, description="the location"),
-                404: ResponseSpec(data_container=Problem, description="unknown location")})
+                **error_responses(e404="unknown location")})
 async def monitoring_location(request: Request[Any, Any, Any], country_code: str, party_id: str,
                               location_id: str) -> Response[bytes]:
     view = await live_view(request)

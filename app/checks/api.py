@@ -11,7 +11,7 @@ from litestar.params import Parameter
 
 from app.checks import disputes
 from app.checks.disputes import CheckDetail, CheckPage
-from app.operator_api.errors import ApiError
+from app.operator_api.errors import ApiError, error_responses
 
 MAX_LIMIT = 1000
 
@@ -34,7 +34,8 @@ def _count(name: str, raw: str | None, default: int, maximum: int | None = None)
 
 
 @get("/cdr-checks", summary="Checks of the CDRs this eMSP received", responses={
-    200: ResponseSpec(CheckPage, description="a page of checks, newest received first")})
+    200: ResponseSpec(CheckPage, description="a page of checks, newest received first"),
+    **error_responses(e400="a bad status, offset or limit")})
 async def list_checks(
     request: Request[Any, Any, Any],
     status: Annotated[str | None, Parameter(description="PENDING, AGREED, DISPUTED or UNVERIFIABLE; several "
@@ -55,7 +56,8 @@ async def list_checks(
 
 
 @get("/cdr-checks/{country_code:str}/{party_id:str}/{cdr_id:str}", summary="One CDR's check, with both breakdowns",
-     responses={200: ResponseSpec(CheckDetail, description="the check with our breakdown, theirs and the differences")})
+     responses={200: ResponseSpec(CheckDetail, description="the check with our breakdown, theirs and the differences"),
+                **error_responses(e404="no check of that CDR")})
 async def get_check(request: Request[Any, Any, Any], country_code: str, party_id: str, cdr_id: str) -> Response[bytes]:
     """404 when we received no such CDR (ids compare case-insensitively)."""
     found = await disputes.one(request.app.state.pool, country_code, party_id, cdr_id)
