@@ -15,7 +15,7 @@ import pytest
 
 import rust_core
 
-from tests.cdr_samples import DEMO
+from tests.charging_pair import charging_pair
 from tests.service import Instance, wait_for
 
 SESSIONS = 40
@@ -24,25 +24,8 @@ SESSIONS = 40
 @pytest.fixture(scope="module")
 def pair(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Instance, Path]]:
     root = tmp_path_factory.mktemp("flow")
-    cpo, emsp = Instance(pg_admin_dsn, root, "cpo"), Instance(pg_admin_dsn, root, "emsp")
-    try:
-        cpo.cli("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging")
-        emsp.cli("party", "add", "NL", "MSP", "EMSP", "--name", "MSP Mobility")
-        cpo.start()
-        emsp.start()
-        token_a = emsp.invite("cpo", "NL/EXA/CPO")
-        cpo.cli("peer", "register", "--party", "NL/MSP/EMSP", "--", emsp.versions_url, token_a)
-        cpo.cli("import", "tariffs", str(DEMO / "tariffs.json"), "--no-progress")
-        cpo.cli("import", "locations", str(DEMO / "locations.json"), "--no-progress")
-        emsp.cli("import", "tokens", str(DEMO / "tokens.json"), "--no-progress")
-        tariffs = len(json.loads((DEMO / "tariffs.json").read_text()))
-        wait_for(lambda: len(emsp.query("SELECT 1 FROM tariff_versions")) == tariffs, 60, "tariffs at the eMSP")
-        wait_for(lambda: not cpo.query("SELECT 1 FROM outbox WHERE state = 'PENDING'"), 120, "pushes delivered")
-        wait_for(lambda: cpo.query("SELECT 1 FROM tokens LIMIT 1"), 60, "tokens at the CPO")
+    with charging_pair(pg_admin_dsn, root) as (cpo, emsp):
         yield cpo, emsp, root
-    finally:
-        for instance in (cpo, emsp):
-            instance.drop()
 
 
 def test_engine_cdrs_are_agreed_by_the_emsp(pair: tuple[Instance, Instance, Path]) -> None:
