@@ -119,6 +119,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     Granian("app.server:create_app", factory=True, address=settings.host, port=settings.port,
             interface=Interfaces.ASGI, workers=settings.workers, log_access=False,
             log_dictconfig=logs.dict_config(settings.log_level),
+            # A worker that dies is replaced, not the whole server stopped: the new one rebuilds its state from
+            # PostgreSQL at start (charging sessions, caches), so nothing else has to go down with it.
+            respawn_failed_workers=True,
             backpressure=args.backpressure).serve()
     return 0
 
