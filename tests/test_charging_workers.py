@@ -222,8 +222,10 @@ def test_a_killed_worker_loses_nothing_a_replay_cannot_complete(pair: tuple[Inst
     assert replay.returncode == 0, out + err  # the replay process did not notice
     results = [r for f in feeders for r in f.results()]
     assert results and all(r["result"] in ("accepted", "duplicate") for r in results)
+    # What reached the database before the replay (every accepted answer is in it); with the dead worker replaced
+    # at once the feeders may even have got everything through.
     before = len(cpo.query("SELECT 1 FROM charging_events WHERE session_id LIKE 'K-%'"))
-    assert before < len({json.loads(line)["event_id"] for line in path.read_bytes().splitlines()})
+    assert before >= sum(1 for r in results if r["result"] == "accepted")
 
     # The dead worker is replaced while the server serves on; the new one rebuilds its engine from PostgreSQL.
     assert cpo.proc is not None and cpo.proc.poll() is None
