@@ -182,6 +182,13 @@ class Authorizer:
             info = reply.decode(AuthorizationInfo)
         except (msgspec.DecodeError, OcpiCallError) as exc:
             raise Unreachable(f"answered an invalid AuthorizationInfo: {exc}") from None
+        # The answer decides whose session this is (the token's party): it must be the party asked, about the token
+        # asked, or a peer could claim another eMSP's tokens (and have its sessions and CDRs sent there).
+        token = info.token
+        if ((token.country_code.upper(), token.party_id.upper()) != emsp or token.type != request.token_type
+                or token.uid.upper() != request.token_uid.upper()):
+            raise Unreachable(f"answered about token {token.uid} ({token.type}) of {token.country_code}*{token.party_id}, "
+                              f"not {request.token_uid} ({request.token_type}) of {emsp[0]}*{emsp[1]}")
         return info, load_doc(bytes(reply.data))
 
 
