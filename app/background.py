@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 
 
 class RoundLoop:
+    """Subclasses pass their round to `__init__` and inherit start/stop/wake."""
+
     def __init__(self, name: str, round_: Callable[[], Awaitable[int]], poll_seconds: float) -> None:
         """`round_` does one round and returns how much it did (0: nothing was due)."""
         self._name, self._round, self._poll = name, round_, poll_seconds

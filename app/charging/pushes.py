@@ -114,19 +114,13 @@ async def flush_due(pool: asyncpg.Pool, interval: float, batch: int = BATCH) -> 
             return done
 
 
-class PatchFlusher:
+class PatchFlusher(RoundLoop):
     """Runs `flush_due` on this worker several times per interval: a session is still pushed at most once per
     interval (its last_push_at decides), but waits at most a fraction of an interval beyond it."""
 
     def __init__(self, pool: asyncpg.Pool, interval: float, ticks_per_interval: int = 4) -> None:
         self._pool, self._interval = pool, interval
-        self._loop = RoundLoop("session-patch-flusher", self.flush, max(interval / ticks_per_interval, 0.1))
-
-    def start(self) -> None:
-        self._loop.start()
-
-    async def stop(self) -> None:
-        await self._loop.stop()
+        super().__init__("session-patch-flusher", self.flush, max(interval / ticks_per_interval, 0.1))
 
     async def flush(self) -> int:
         await flush_due(self._pool, self._interval)

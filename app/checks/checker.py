@@ -43,21 +43,12 @@ UPDATE cdr_checks SET status = $4, currency = $5, their_total = $6, our_total = 
 WHERE country_code = $1 AND party_id = $2 AND id = $3"""
 
 
-class Checker:
+class Checker(RoundLoop):
     def __init__(self, pool: asyncpg.Pool, tolerance: Decimal, *, batch: int = 200, poll_seconds: float = 5.0) -> None:
         self._pool, self._tolerance = pool, tolerance
         self._batch = batch
         # Call `wake` on every NOTIFY of `CHANNEL` and whenever notifications may have been missed.
-        self._loop = RoundLoop("cdr-checker", self.check_due, poll_seconds)
-
-    def start(self) -> None:
-        self._loop.start()
-
-    async def stop(self) -> None:
-        await self._loop.stop()
-
-    def wake(self) -> None:
-        self._loop.wake()
+        super().__init__("cdr-checker", self.check_due, poll_seconds)
 
     async def check_due(self) -> int:
         """One batch: claim pending checks, price them, store the outcomes. Returns how many were checked."""

@@ -37,23 +37,14 @@ def backoff(attempts: int) -> float:
     return float(min(2 ** attempts, 600))
 
 
-class Dispatcher:
+class Dispatcher(RoundLoop):
     def __init__(self, pool: asyncpg.Pool, vault: TokenVault, client: OcpiClient, poll_seconds: float = 2.0,
                  batch: int = 32) -> None:
         self._pool, self._vault, self._client = pool, vault, client
         self._batch = batch
         # Call `wake` on every NOTIFY of `queue.CHANNEL` (rows queued) and whenever notifications may have been
         # missed; without them due rows are found by polling.
-        self._loop = RoundLoop("outbox-dispatcher", self.deliver_due, poll_seconds)
-
-    def start(self) -> None:
-        self._loop.start()
-
-    async def stop(self) -> None:
-        await self._loop.stop()
-
-    def wake(self) -> None:
-        self._loop.wake()
+        super().__init__("outbox-dispatcher", self.deliver_due, poll_seconds)
 
     async def deliver_due(self) -> int:
         """One round: claim due rows and deliver them (peers in parallel). Returns how many were claimed."""
