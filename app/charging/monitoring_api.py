@@ -25,13 +25,16 @@ class Cost(msgspec.Struct):
     incl_vat: float | None
 
 
-class LocationSummary(msgspec.Struct):
+class _LocationFigures(msgspec.Struct):
     country_code: str
     party_id: str
     location_id: str
     active_sessions: int
     kwh: float
     cost: list[Cost]
+
+
+class LocationSummary(_LocationFigures):
     evses: dict[str, int]
     """EVSEs per status (OCPI EVSE Status; UNKNOWN when never reported)."""
 
@@ -65,13 +68,7 @@ class LiveEvse(msgspec.Struct):
     sessions: list[LiveSession]
 
 
-class LocationDetail(msgspec.Struct):
-    country_code: str
-    party_id: str
-    location_id: str
-    active_sessions: int
-    kwh: float
-    cost: list[Cost]
+class LocationDetail(_LocationFigures):
     evses: list[LiveEvse]
 
 
