@@ -48,6 +48,15 @@ class Settings:
     dispute_tolerance: Decimal = Decimal("0.01")
     """A received CDR whose totals differ from our re-pricing by more than this (in its currency, kWh or hours) is
     disputed."""
+    delivery_window: int = 16
+    """Pushes in flight to one peer at once (different objects; one object's updates go in order). A peer's own
+    `peers.delivery_window` overrides it."""
+    delivery_offline_after: int = 5
+    """Consecutive failed deliveries (transport, timeout, 5xx) after which a peer is OFFLINE and only probed."""
+    delivery_backoff_cap: float = 60.0
+    """Longest pause in seconds between two attempts of a push (and between probes of an OFFLINE peer)."""
+    courier: str = "python"
+    """What sends pushes: `python` (httpx) or `rust` (rust_core's send loop)."""
 
     @property
     def peer_addresses(self) -> AddressPolicy:
@@ -89,6 +98,15 @@ class Settings:
                 raise SystemExit(f"ocpi-engine: error: {name}={raw!r} is not a decimal number >= 0")
             return value
 
+        def positive(name: str, default: int) -> int:
+            value = num(name, default)
+            if value < 1:
+                raise SystemExit(f"ocpi-engine: error: {name}={value} must be at least 1")
+            return value
+
+        courier = e.get("OCPI_ENGINE_COURIER") or "python"
+        if courier not in ("python", "rust"):
+            raise SystemExit(f"ocpi-engine: error: OCPI_ENGINE_COURIER={courier!r} must be python or rust")
         networks = e.get("OCPI_ENGINE_ALLOWED_PEER_NETWORKS")
         if networks is None:  # a local setup (embedded database) talks to peers on this machine
             networks = "" if e.get("DATABASE_URL") else LOOPBACK
@@ -113,6 +131,10 @@ class Settings:
             pool_max=num("OCPI_ENGINE_POOL_MAX", 10),
             log_level=e.get("OCPI_ENGINE_LOG_LEVEL", "INFO").upper(),
             session_patch_interval=num("OCPI_ENGINE_SESSION_PATCH_INTERVAL", 60),
+            delivery_window=positive("OCPI_ENGINE_DELIVERY_WINDOW", 16),
+            delivery_offline_after=positive("OCPI_ENGINE_DELIVERY_OFFLINE_AFTER", 5),
+            delivery_backoff_cap=float(decimal("OCPI_ENGINE_DELIVERY_BACKOFF_CAP", Decimal(60))),
+            courier=courier,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -132,6 +154,10 @@ class Settings:
             "OCPI_ENGINE_AUTH_WINDOW": str(self.auth_window),
             "OCPI_ENGINE_SESSION_PATCH_INTERVAL": str(self.session_patch_interval),
             "OCPI_ENGINE_DISPUTE_TOLERANCE": str(self.dispute_tolerance),
+            "OCPI_ENGINE_DELIVERY_WINDOW": str(self.delivery_window),
+            "OCPI_ENGINE_DELIVERY_OFFLINE_AFTER": str(self.delivery_offline_after),
+            "OCPI_ENGINE_DELIVERY_BACKOFF_CAP": str(self.delivery_backoff_cap),
+            "OCPI_ENGINE_COURIER": self.courier,
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

@@ -1,5 +1,5 @@
 """The Litestar application: OCPI routers of every supported version, one asyncpg pool, the token vault, the
-outgoing OCPI client and the outbox dispatcher, created at startup and closed at shutdown."""
+outgoing OCPI client and the delivery engine, created at startup and closed at shutdown."""
 
 from __future__ import annotations
 
@@ -28,20 +28,21 @@ from app.ocpi.path_guard import path_guard_middleware
 from app.ocpi.transport import EXCEPTION_HANDLERS, request_ids_middleware
 from app.ocpi.versions import versions_router
 from app.operator_api.routes import api_router
-from app.outbox import Dispatcher
+from app.outbox.engine import DeliveryEngine
 from app.outbox.queue import CHANNEL as OUTBOX_CHANNEL
 from app.secrets_vault import TokenVault
 
 VERSIONS = [v2_2_1.SPEC]
 
 
-def _listener(dsn: str, peer_cache: PeerCache, dispatcher: Dispatcher, checker: Checker) -> Listener:
-    """This worker's LISTEN connection: peer changes clear the peer cache, queued pushes wake the dispatcher.
+def _listener(dsn: str, peer_cache: PeerCache, engine: DeliveryEngine, checker: Checker) -> Listener:
+    """This worker's LISTEN connection: peer changes clear the peer caches, queued pushes wake the delivery engine.
     While it is down the cache is bypassed (a revocation would go unheard); once back, anything may have
-    changed meanwhile: the cache starts empty and the dispatcher looks for due pushes at once."""
+    changed meanwhile: the caches start empty and the engine looks for due pushes at once."""
     listener = Listener(dsn)
     listener.subscribe(peers.CHANNEL, peer_cache.clear)
-    listener.subscribe(OUTBOX_CHANNEL, dispatcher.wake)
+    listener.subscribe(peers.CHANNEL, engine.peers_changed)
+    listener.subscribe(OUTBOX_CHANNEL, engine.wake)
     listener.subscribe(CHECKS_CHANNEL, checker.wake)
 
     def lost() -> None:
@@ -50,7 +51,8 @@ def _listener(dsn: str, peer_cache: PeerCache, dispatcher: Dispatcher, checker: 
     def connected() -> None:
         peer_cache.clear()
         peer_cache.trusted = True
-        dispatcher.wake()
+        engine.peers_changed()
+        engine.wake()
         checker.wake()
 
     listener.on_lost(lost)
@@ -72,17 +74,17 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         pool = await create_pool(settings.database_url, settings.pool_min, settings.pool_max)
         client = OcpiClient(settings.request_timeout, settings.peer_addresses)
         vault = TokenVault.load(settings.secret_key, settings.key_file)
-        dispatcher = Dispatcher(pool, vault, client)
+        engine = DeliveryEngine.from_settings(pool, vault, settings)
         checker = Checker(pool, settings.dispute_tolerance)
         peer_cache = PeerCache()
-        listener = _listener(settings.database_url, peer_cache, dispatcher, checker)
+        listener = _listener(settings.database_url, peer_cache, engine, checker)
         ingest = Ingest(pool, vault, client)
         await ingest.rebuild()  # the live sessions, from PostgreSQL
         patches = PatchFlusher(pool, settings.session_patch_interval)
-        app.state.update(pool=pool, client=client, vault=vault, dispatcher=dispatcher, peer_cache=peer_cache,
+        app.state.update(pool=pool, client=client, vault=vault, delivery=engine, peer_cache=peer_cache,
                          listener=listener, ingest=ingest, checker=checker)
         await listener.start()
-        dispatcher.start()
+        await engine.start()
         patches.start()
         checker.start()
         try:
@@ -90,7 +92,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         finally:
             await checker.stop()
             await patches.stop()
-            await dispatcher.stop()
+            await engine.stop()
             await listener.stop()
             await client.aclose()
             await pool.close()

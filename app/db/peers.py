@@ -297,8 +297,8 @@ async def unregister(conn: asyncpg.Connection, peer_id: int) -> None:
         """UPDATE peers SET status = $2, token_in_hash = NULL, token_in = NULL, token_out = NULL, updated_at = now()
            WHERE id = $1""", peer_id, UNREGISTERED)
     await _changed(conn)
-    await conn.execute("UPDATE outbox SET state = 'DEAD', last_error = 'peer unregistered' WHERE peer_id = $1 AND state = 'PENDING'",
-                       peer_id)
+    await conn.execute("UPDATE outbox SET state = 'DEAD', last_error = 'peer unregistered', claimed_by = NULL "
+                       "WHERE peer_id = $1 AND state IN ('PENDING', 'SENDING')", peer_id)
 
 
 async def registered_with_party(conn: asyncpg.Connection | asyncpg.Pool, country_code: str, party_id: str,

@@ -1,7 +1,7 @@
 """The one outbox every push to a peer goes through: rows in PostgreSQL, written in the same transaction as
-the change they announce, delivered in order per peer by `Dispatcher` (digest §1.11 on retries: see queue.py)."""
+the change they announce (`queue.py`, with coalescing), delivered by the `DeliveryEngine` (`engine.py`): in order
+per object, peers independent of each other, retried until delivered unless the peer refuses."""
 
-from app.outbox.dispatcher import Dispatcher
-from app.outbox.queue import enqueue, enqueue_many
+from app.outbox.queue import Push, enqueue, enqueue_many, object_key
 
-__all__ = ["Dispatcher", "enqueue", "enqueue_many"]
+__all__ = ["Push", "enqueue", "enqueue_many", "object_key"]
