@@ -174,6 +174,17 @@ def test_hub_errors(net: Net) -> None:
     finally:
         net.hub.cli("hub", "unrule", rule_id)
     assert code(ocpi(net, emsp, "GET", f"{HUB}/sender/locations", to="NL/CPL")) == 1000
+    # An allow list: once NL*CPL has one, only the parties on it may send to NL*CPL.
+    rule_id = net.hub.cli("hub", "allow", "NL*CPL", "NL/MS1").stdout.split()[1].rstrip(":")
+    try:
+        assert "ALLOW  NL*MS1" in net.hub.cli("hub", "rules", "NL/CPL").stdout
+        r = ocpi(net, emsp, "GET", f"{HUB}/sender/locations", to="NL/CPL")
+        assert code(r) == 4000 and "NL*MS2 is not on NL*CPL's allow list" in r.json()["status_message"]
+        assert code(ocpi(net, net.emsps[0], "GET", f"{HUB}/sender/locations", to="NL/CPL")) == 1000
+    finally:
+        net.hub.cli("hub", "unrule", rule_id)
+    bad = net.hub.cli("hub", "deny", "NL/CPLX", "NL/MS1", check=False)
+    assert bad.returncode == 2 and "party id 'CPLX' must be three letters or digits" in bad.stderr
     # A receiver slower than the hub's request timeout (2 s): 4002.
     net.cpo.delay = 3
     try:
