@@ -130,6 +130,7 @@ class Settings:
             page_limit=num("OCPI_ENGINE_PAGE_LIMIT", 1000),
             pool_max=num("OCPI_ENGINE_POOL_MAX", 10),
             log_level=e.get("OCPI_ENGINE_LOG_LEVEL", "INFO").upper(),
+            request_timeout=float(decimal("OCPI_ENGINE_REQUEST_TIMEOUT", Decimal("15"))),
             session_patch_interval=num("OCPI_ENGINE_SESSION_PATCH_INTERVAL", 60),
             delivery_window=positive("OCPI_ENGINE_DELIVERY_WINDOW", 16),
             delivery_offline_after=positive("OCPI_ENGINE_DELIVERY_OFFLINE_AFTER", 5),
@@ -148,6 +149,7 @@ class Settings:
             "OCPI_ENGINE_PAGE_LIMIT": str(self.page_limit),
             "OCPI_ENGINE_POOL_MAX": str(self.pool_max),
             "OCPI_ENGINE_LOG_LEVEL": self.log_level,
+            "OCPI_ENGINE_REQUEST_TIMEOUT": str(self.request_timeout),
             # Resolved here: workers get DATABASE_URL even for the embedded database.
             "OCPI_ENGINE_ALLOWED_PEER_NETWORKS": self.allowed_peer_networks,
             "OCPI_ENGINE_AUTH_FAILURES": str(self.auth_failures),

@@ -32,6 +32,11 @@ SERVER_ERROR = 3000
 UNABLE_TO_USE_CLIENT_API = 3001
 UNSUPPORTED_VERSION = 3002
 NO_MATCHING_ENDPOINTS = 3003
+HUB_ERROR = 4000
+"""Any other hub failure, including a message a party's allow or deny list blocks."""
+UNKNOWN_RECEIVER = 4001
+FORWARD_TIMEOUT = 4002
+RECEIVER_NOT_CONNECTED = 4003
 
 JSON = "application/json"
 _encoder = msgspec.json.Encoder(decimal_format="number")

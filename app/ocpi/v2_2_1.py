@@ -8,6 +8,8 @@ from typing import Any
 from litestar import Router
 from litestar.di import Provide
 
+from app.hub import endpoints as hub_endpoints
+from app.hub import routing as hub_routing
 from app.modules import access, cdrs, locations, sessions, tariffs, tokens
 from app.modules.common import Module
 from app.ocpi import credentials
@@ -27,6 +29,11 @@ def _endpoints() -> tuple[EndpointSpec, ...]:
         out.append(EndpointSpec(module.identifier, "SENDER", f"sender/{module.identifier}", frozenset({module.owner_role})))
         out.append(EndpointSpec(module.identifier, "RECEIVER", f"receiver/{module.identifier}",
                                 frozenset({module.viewer_role})))
+    # A hub offers both interfaces of every routed module, and its HubClientInfo list (issue 9 §2).
+    for identifier in hub_routing.FUNCTIONAL:
+        for interface in ("SENDER", "RECEIVER"):
+            out.append(EndpointSpec(identifier, interface, f"hub/{interface.lower()}/{identifier}", frozenset({"HUB"})))
+    out.append(EndpointSpec("hubclientinfo", "SENDER", "hub/hubclientinfo", frozenset({"HUB"})))
     return tuple(out)
 
 
@@ -40,6 +47,7 @@ def routers() -> list[Router]:
             out.append(Router(f"{base}/{interface}/{module.identifier}", route_handlers=handlers,
                               dependencies={"peer": Provide(access.provider(module, interface.upper()))},
                               tags=[f"{module.identifier} {interface}"]))
+    out.append(hub_endpoints.router())
     return out
 
 
