@@ -34,7 +34,8 @@ _ENTRIES = """
 WITH held AS (
     SELECT pp.country_code, pp.party_id, pp.role, p.id AS peer_id,
            CASE WHEN p.status = 'UNREGISTERED' THEN 'SUSPENDED'
-                WHEN {offline} THEN 'OFFLINE' ELSE 'CONNECTED' END AS status
+                WHEN EXISTS (SELECT 1 FROM peer_delivery d WHERE d.peer_id = p.id AND d.status = 'OFFLINE')
+                THEN 'OFFLINE' ELSE 'CONNECTED' END AS status
     FROM peers p JOIN peer_parties pp ON pp.peer_id = p.id
     WHERE p.status IN ('REGISTERED', 'UNREGISTERED')
     UNION ALL
@@ -46,13 +47,6 @@ SELECT DISTINCT ON (country_code, party_id, role) country_code, party_id, role, 
 WHERE ($1::text IS NULL OR (country_code = $1 AND party_id = $2)) AND ($3::text IS NULL OR role = $3)
 ORDER BY country_code, party_id, role,
          array_position(ARRAY['CONNECTED', 'OFFLINE', 'PLANNED', 'SUSPENDED'], status), peer_id DESC"""
-_OFFLINE = "EXISTS (SELECT 1 FROM peer_delivery d WHERE d.peer_id = p.id AND d.status = 'OFFLINE')"
-
-
-async def _query(conn: asyncpg.Connection | asyncpg.Pool) -> str:
-    # peer_delivery comes with the delivery engine's migration (0006); until then no peer is OFFLINE.
-    exists = await conn.fetchval("SELECT to_regclass('peer_delivery') IS NOT NULL")
-    return _ENTRIES.format(offline=_OFFLINE if exists else "false")
 
 
 def _load(rows: Iterable[asyncpg.Record]) -> list[Entry]:
@@ -60,13 +54,13 @@ def _load(rows: Iterable[asyncpg.Record]) -> list[Entry]:
 
 
 async def entries(conn: asyncpg.Connection | asyncpg.Pool) -> list[Entry]:
-    return _load(await conn.fetch(await _query(conn), None, None, None))
+    return _load(await conn.fetch(_ENTRIES, None, None, None))
 
 
 async def lookup(conn: asyncpg.Connection | asyncpg.Pool, country_code: str, party_id: str,
                  role: str | None = None) -> list[Entry]:
     """The entries of one party (one per role it has), best status first."""
-    found = _load(await conn.fetch(await _query(conn), country_code.upper(), party_id.upper(), role))
+    found = _load(await conn.fetch(_ENTRIES, country_code.upper(), party_id.upper(), role))
     order = [CONNECTED, OFFLINE, PLANNED, SUSPENDED]
     return sorted(found, key=lambda e: order.index(e.status))
 
