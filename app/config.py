@@ -48,6 +48,9 @@ class Settings:
     dispute_tolerance: Decimal = Decimal("0.01")
     """A received CDR whose totals differ from our re-pricing by more than this (in its currency, kWh or hours) is
     disputed."""
+    hub_alive_after: int = 300
+    """Seconds of silence (no request from a peer, no delivery to it) after which a hub checks that the peer is still
+    alive (GET its versions); a failed check marks it OFFLINE."""
 
     @property
     def peer_addresses(self) -> AddressPolicy:
@@ -113,6 +116,7 @@ class Settings:
             pool_max=num("OCPI_ENGINE_POOL_MAX", 10),
             log_level=e.get("OCPI_ENGINE_LOG_LEVEL", "INFO").upper(),
             session_patch_interval=num("OCPI_ENGINE_SESSION_PATCH_INTERVAL", 60),
+            hub_alive_after=num("OCPI_ENGINE_HUB_ALIVE_AFTER", 300),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -132,6 +136,7 @@ class Settings:
             "OCPI_ENGINE_AUTH_WINDOW": str(self.auth_window),
             "OCPI_ENGINE_SESSION_PATCH_INTERVAL": str(self.session_patch_interval),
             "OCPI_ENGINE_DISPUTE_TOLERANCE": str(self.dispute_tolerance),
+            "OCPI_ENGINE_HUB_ALIVE_AFTER": str(self.hub_alive_after),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
