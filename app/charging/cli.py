@@ -13,6 +13,7 @@ GROUPS = {
     "cdrs": "CDRs we issued and received: list, show, explain a price, list disputes",
     "tariffs": "tariffs: which tariff applies to whom",
     "apikey": "operator API keys for /api/v1 (the charging backend, monitoring)",
+    "hub": "the hub role: parties, routing rules, service grants",
 }
 
 # Modules with an `add_cli(groups: dict[str, subparsers], common: ArgumentParser) -> None`.
@@ -25,6 +26,7 @@ MODULES = [
     "app.charging.assignments",
     "app.charging.monitoring_cli",
     "app.checks.cli",
+    "app.hub.grants_cli",
 ]
 
 

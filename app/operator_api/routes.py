@@ -17,6 +17,7 @@ MODULES: list[str] = [
     "app.charging.events",
     "app.charging.monitoring_api",
     "app.checks.api",
+    "app.hub.grants_api",
 ]
 
 
