@@ -64,5 +64,6 @@ class AliveCheck(RoundLoop):
             status, reason = "OFFLINE", f"still-alive check: {exc}"
         async with self._pool.acquire() as conn, conn.transaction():
             await set_status(conn, peer_id, status, reason)
-        log.info("hub: still-alive check", extra={"peer": peer_id, "status": status, "error": reason})
+        if reason:
+            log.warning("hub: still-alive check failed", extra={"peer": peer_id, "error": reason})
         return status
