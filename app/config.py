@@ -57,6 +57,9 @@ class Settings:
     """Longest pause in seconds between two attempts of a push (and between probes of an OFFLINE peer)."""
     courier: str = "python"
     """What sends pushes: `python` (httpx) or `rust` (rust_core's send loop)."""
+    hub_alive_after: int = 300
+    """Seconds of silence (no request from a peer, no delivery to it) after which a hub checks that the peer is still
+    alive (GET its versions); a failed check marks it OFFLINE."""
 
     @property
     def peer_addresses(self) -> AddressPolicy:
@@ -136,6 +139,7 @@ class Settings:
             delivery_offline_after=positive("OCPI_ENGINE_DELIVERY_OFFLINE_AFTER", 5),
             delivery_backoff_cap=float(decimal("OCPI_ENGINE_DELIVERY_BACKOFF_CAP", Decimal(60))),
             courier=courier,
+            hub_alive_after=num("OCPI_ENGINE_HUB_ALIVE_AFTER", 300),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -160,6 +164,7 @@ class Settings:
             "OCPI_ENGINE_DELIVERY_OFFLINE_AFTER": str(self.delivery_offline_after),
             "OCPI_ENGINE_DELIVERY_BACKOFF_CAP": str(self.delivery_backoff_cap),
             "OCPI_ENGINE_COURIER": self.courier,
+            "OCPI_ENGINE_HUB_ALIVE_AFTER": str(self.hub_alive_after),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

@@ -18,7 +18,11 @@ from app.charging.pushes import PatchFlusher
 from app.checks.checker import CHANNEL as CHECKS_CHANNEL
 from app.checks.checker import Checker
 from app.config import Settings
+from app.background import RoundLoop
 from app.db import peers
+from app.hub.alive import AliveCheck
+from app.hub.clientinfo import Announcer, hub_party
+from app.outbox.peer_status import CHANNEL as PEER_STATUS_CHANNEL
 from app.db.listener import Listener
 from app.db.pool import create_pool
 from app.ocpi import v2_2_1
@@ -81,15 +85,27 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         ingest = Ingest(pool, vault, client)
         await ingest.rebuild()  # the live sessions, from PostgreSQL
         patches = PatchFlusher(pool, settings.session_patch_interval)
+        # A hub (hosting a HUB party at start) keeps its parties' ClientInfo current and checks silent peers.
+        hub_loops: list[RoundLoop] = []
+        if await hub_party(pool) is not None:
+            announcer = Announcer(pool)
+            listener.subscribe(peers.CHANNEL, announcer.wake)
+            listener.subscribe(PEER_STATUS_CHANNEL, announcer.wake)
+            listener.on_connected(announcer.wake)
+            hub_loops = [announcer, AliveCheck(pool, vault, client, settings.hub_alive_after)]
         app.state.update(pool=pool, client=client, vault=vault, delivery=engine, peer_cache=peer_cache,
-                         listener=listener, ingest=ingest, checker=checker)
+                         listener=listener, ingest=ingest, checker=checker, hub=bool(hub_loops))
         await listener.start()
         await engine.start()
         patches.start()
         checker.start()
+        for loop in hub_loops:
+            loop.start()
         try:
             yield
         finally:
+            for loop in hub_loops:
+                await loop.stop()
             await checker.stop()
             await patches.stop()
             await engine.stop()

@@ -67,10 +67,10 @@ def test_registration_stores_both_sides(registered: tuple[Instance, Instance]) -
     cpo, emsp = registered
     [on_emsp] = emsp.query("SELECT status, version, endpoints::text AS e FROM peers")
     assert on_emsp["status"] == "REGISTERED" and on_emsp["version"] == "2.2.1"
-    # The CPO offers the Sender interfaces of what it owns and the Receiver of tokens (§2.1).
+    # The CPO offers the Sender interfaces of what it owns, the Receiver of tokens (§2.1) and of HubClientInfo (§3.8).
     assert sorted((e["identifier"], e["role"]) for e in json.loads(on_emsp["e"])) == [
-        ("cdrs", "SENDER"), ("credentials", "SENDER"), ("locations", "SENDER"), ("sessions", "SENDER"),
-        ("tariffs", "SENDER"), ("tokens", "RECEIVER")]
+        ("cdrs", "SENDER"), ("credentials", "SENDER"), ("hubclientinfo", "RECEIVER"), ("locations", "SENDER"),
+        ("sessions", "SENDER"), ("tariffs", "SENDER"), ("tokens", "RECEIVER")]
     rows = cpo.query("SELECT p.status, pp.country_code, pp.party_id, pp.role FROM peers p JOIN peer_parties pp ON pp.peer_id = p.id "
                      "WHERE p.status = 'REGISTERED'")
     assert [(r["country_code"], r["party_id"], r["role"]) for r in rows] == [("NL", "MSP", "EMSP")]

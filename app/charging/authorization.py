@@ -1,7 +1,8 @@
 """Authorization of a token at session start, by its whitelist type (digest §3.5 WhitelistType):
 NEVER asks the eMSP in real time, ALLOWED_OFFLINE asks and allows when the eMSP cannot be reached, ALLOWED uses the
 token cache (or asks, by setting), ALWAYS never asks. The token cache is the `tokens` table (the eMSPs' pushes and
-our pulls); a token not in it is asked about in real time, of every registered eMSP."""
+our pulls); a token not in it is asked about in real time, of every registered eMSP. An eMSP reachable only through
+a hub is asked through it (OCPI-to = the eMSP, `app/db/reachable.py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import asyncpg
 import msgspec
 
 from app.charging.settings import ChargingSettings
-from app.db import peers
+from app.db import peers, reachable
 from app.db.peers import Peer
 from app.modules.common import Doc, load_doc
 from app.ocpi.client import OcpiCallError, OcpiClient
@@ -127,8 +128,8 @@ class Authorizer:
         """Ask the eMSP's platform; Refused when it refuses or does not know the token, Unreachable when no
         answer came in time."""
         problems = []
-        for peer_id in await peers.registered_with_party(self._pool, emsp[0], emsp[1], "EMSP"):
-            peer = await peers.by_id(self._pool, peer_id)
+        for route in await reachable.peers_for_party(self._pool, emsp[0], emsp[1], "EMSP"):
+            peer = await peers.by_id(self._pool, route.peer_id)
             if peer is None or peer.endpoint("tokens", "SENDER") is None:
                 continue
             try:
@@ -142,15 +143,19 @@ class Authorizer:
         raise Unreachable("; ".join(problems) or "no registered platform of this eMSP offers a tokens Sender")
 
     async def _ask_everyone(self, request: Request, label: str) -> Authorized:
-        """A token not in the cache: the first registered eMSP that knows it decides."""
+        """A token not in the cache: the first eMSP that knows it decides; the registered eMSPs first, then those
+        reachable only through a hub (asked through it, to = the eMSP)."""
+        asks: list[tuple[int, tuple[str, str] | None]] = [(i, None) for i in await peers.registered_with_role(self._pool, "EMSP")]
+        asks += [(i, party) for i, party in await reachable.behind_hubs(self._pool, "EMSP")]
         unreachable = 0
-        for peer_id in await peers.registered_with_role(self._pool, "EMSP"):
+        for peer_id, behind in asks:
             peer = await peers.by_id(self._pool, peer_id)
             if peer is None or peer.endpoint("tokens", "SENDER") is None:
                 continue
-            for party in peer.parties_with_role("EMSP"):
+            parties = [behind] if behind else [(p.country_code, p.party_id) for p in peer.parties_with_role("EMSP")]
+            for party in parties:
                 try:
-                    info = await self._ask(peer, (party.country_code, party.party_id), request)
+                    info = await self._ask(peer, party, request)
                 except Unreachable:
                     unreachable += 1
                     continue

@@ -13,7 +13,7 @@ GROUPS = {
     "cdrs": "CDRs we issued and received: list, show, explain a price, list disputes",
     "tariffs": "tariffs: which tariff applies to whom",
     "apikey": "operator API keys for /api/v1 (the charging backend, monitoring)",
-    "hub": "the hub role: parties reachable through this hub, allow and deny lists",
+    "hub": "the hub role: parties, routing rules, service grants",
 }
 
 # Modules with an `add_cli(groups: dict[str, subparsers], common: ArgumentParser) -> None`.
@@ -27,6 +27,7 @@ MODULES = [
     "app.charging.monitoring_cli",
     "app.checks.cli",
     "app.hub.cli",
+    "app.hub.grants_cli",
 ]
 
 

@@ -11,10 +11,16 @@ and the routing headers of digest §1.8. One rule for every module:
 Refusals: a Sender the caller's roles may not read is HTTP 403; a Receiver for objects the caller cannot own
 is HTTP 404 (§1.7: "MAY answer 404 when the URL's country/party is not one of the client's roles"). Routing
 headers must come in whole pairs of well-formed codes; OCPI-from must name a party of the caller with a role
-of this interface, OCPI-to a party hosted here with ours; otherwise 2001 with what was wrong."""
+of this interface, OCPI-to a party hosted here with ours; otherwise 2001 with what was wrong.
+
+A hub peer (one holding a HUB party) acts for the parties its ClientInfo lists and has not SUSPENDED (digest §1.9,
+§3.8): for this request it holds them too, with their roles, so the rules above and the Receiver's ownership
+checks apply to them unchanged (objects they push are stored with the hub's peer id). It may also name itself in
+OCPI-from: a broadcast reaches us from the hub (§1.9), the objects still belonging to the party in the URL."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +28,7 @@ from typing import Any
 from litestar import Request
 
 from app.db.parties import Party
+from app.db.reachable import listed_by_hub
 from app.db.peers import Peer, PeerParty, labels
 from app.modules.common import Module, own_parties
 from app.ocpi.auth import provide_peer
@@ -76,7 +83,8 @@ async def check(request: Request[Any, Any, Any], peer: Peer, module: Module, int
             raise OcpiError(CLIENT_ERROR, message, http_status=403)
         raise not_found(message)
     frm = routing_pair(request, "from")
-    if frm is not None and not any((p.country_code, p.party_id) == (frm.country_code, frm.party_id) for p in held):
+    speakers = held + peer.parties_with_role("HUB")
+    if frm is not None and not any((p.country_code, p.party_id) == (frm.country_code, frm.party_id) for p in speakers):
         raise OcpiError(INVALID_PARAMETERS, f"OCPI-from {frm.country_code}*{frm.party_id} is not a {_roles(theirs)} "
                                             f"party of your platform (yours on {where}: {labels(held)})")
     ours = [p for p in await own_parties(request) if p.role in our_roles(module, interface)]
@@ -88,11 +96,20 @@ async def check(request: Request[Any, Any, Any], peer: Peer, module: Module, int
                                             f"{_roles(our_roles(module, interface))} party hosted here (ours: {_names(ours)})")
 
 
+async def with_hub_clients(request: Request[Any, Any, Any], peer: Peer) -> Peer:
+    """A hub peer with the parties it acts for added to those it holds (this request only); others unchanged."""
+    if not peer.parties_with_role("HUB"):
+        return peer
+    listed = await listed_by_hub(request.app.state.pool, peer.id)
+    held = set(peer.parties)
+    return dataclasses.replace(peer, parties=peer.parties + [p for p in listed if p not in held])
+
+
 def provider(module: Module, interface: str) -> Callable[[Request[Any, Any, Any]], Awaitable[Peer]]:
     """The `peer` dependency of a module's Sender or Receiver router: a registered peer allowed there."""
 
     async def provide(request: Request[Any, Any, Any]) -> Peer:
-        peer = await provide_peer(request)
+        peer = await with_hub_clients(request, await provide_peer(request))
         await check(request, peer, module, interface)
         return peer
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import asyncpg
 import msgspec
 
-from app.db import objects, parties, peers
+from app.db import objects, parties, peers, reachable
 from app.db.parties import Party
 from app.modules import cdrs, locations, sessions, tariffs, tokens
 from app.modules.common import Doc, Module, emsp_of, id_path, load_doc, save_merged
@@ -64,11 +64,13 @@ def _path(module: Module, key: tuple[str, ...]) -> str:
 
 
 async def _targets(conn: asyncpg.Connection, module: Module, obj: Any) -> list[tuple[int, tuple[str, str]]]:
-    """Which peers hear of a change, each with the party the push is addressed to."""
+    """Which peers hear of a change, each with the party the push is addressed to. Sessions and CDRs go only to
+    the eMSP of the token: its own platform, else the hub that lists it (to = the eMSP, the hub forwards them).
+    Locations, tariffs and tokens go to every platform of the viewer role, and once to each hub, addressed to
+    the hub's party: a broadcast the hub passes on to the parties behind it (§1.9)."""
     emsp = emsp_of(obj)
-    if emsp is not None:  # sessions and CDRs: only the eMSP of the token
-        ids = await peers.registered_with_party(conn, emsp[0], emsp[1], "EMSP")
-        return [(i, (emsp[0].upper(), emsp[1].upper())) for i in ids]
+    if emsp is not None:
+        return [(r.peer_id, r.receiver) for r in await reachable.peers_for_party(conn, emsp[0], emsp[1], "EMSP")]
     out = []
     for peer_id in await peers.registered_with_role(conn, module.viewer_role):
         peer = await peers.by_id(conn, peer_id)
@@ -76,6 +78,11 @@ async def _targets(conn: asyncpg.Connection, module: Module, obj: Any) -> list[t
         if peer.endpoint(module.identifier, "RECEIVER"):
             party = peer.parties_with_role(module.viewer_role)[0]
             out.append((peer_id, (party.country_code, party.party_id)))
+    told = {peer_id for peer_id, _ in out}
+    for peer_id, hub in await reachable.hub_peers(conn):
+        peer = await peers.by_id(conn, peer_id)
+        if peer_id not in told and peer is not None and peer.endpoint(module.identifier, "RECEIVER"):
+            out.append((peer_id, hub))
     return out
 
 

@@ -13,6 +13,7 @@ from litestar import Request
 
 from app.db import peers
 from app.db.peers import Peer
+from app.hub.activity import record_request
 from app.ocpi.transport import CLIENT_ERROR, OcpiError, unauthorized
 
 
@@ -154,4 +155,5 @@ async def provide_peer(request: Request[Any, Any, Any]) -> Peer:
     peer = await provide_caller(request)
     if not peer.registered:
         raise unauthorized("this token may only be used for the versions and credentials modules until registration completes")
+    await record_request(request, peer.id)  # a hub's still-alive check skips peers that call it
     return peer

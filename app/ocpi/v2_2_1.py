@@ -8,9 +8,10 @@ from typing import Any
 from litestar import Router
 from litestar.di import Provide
 
+from app.hub import clientinfo as hub_clientinfo
 from app.hub import endpoints as hub_endpoints
 from app.hub import routing as hub_routing
-from app.modules import access, cdrs, locations, sessions, tariffs, tokens
+from app.modules import access, cdrs, hubclientinfo, locations, sessions, tariffs, tokens
 from app.modules.common import Module
 from app.ocpi import credentials
 from app.ocpi.auth import provide_caller
@@ -29,11 +30,13 @@ def _endpoints() -> tuple[EndpointSpec, ...]:
         out.append(EndpointSpec(module.identifier, "SENDER", f"sender/{module.identifier}", frozenset({module.owner_role})))
         out.append(EndpointSpec(module.identifier, "RECEIVER", f"receiver/{module.identifier}",
                                 frozenset({module.viewer_role})))
+    # HubClientInfo (§3.8): every party that may be behind a hub receives it; a hub sends the list.
+    out.append(EndpointSpec(hubclientinfo.MODULE, "RECEIVER", f"receiver/{hubclientinfo.MODULE}", frozenset({"CPO", "EMSP"})))
     # A hub offers both interfaces of every routed module, and its HubClientInfo list (issue 9 §2).
     for identifier in hub_routing.FUNCTIONAL:
         for interface in ("SENDER", "RECEIVER"):
             out.append(EndpointSpec(identifier, interface, f"hub/{interface.lower()}/{identifier}", frozenset({"HUB"})))
-    out.append(EndpointSpec("hubclientinfo", "SENDER", "hub/hubclientinfo", frozenset({"HUB"})))
+    out.append(EndpointSpec(hubclientinfo.MODULE, "SENDER", f"hub/{hubclientinfo.MODULE}", frozenset({"HUB"})))
     return tuple(out)
 
 
@@ -47,7 +50,7 @@ def routers() -> list[Router]:
             out.append(Router(f"{base}/{interface}/{module.identifier}", route_handlers=handlers,
                               dependencies={"peer": Provide(access.provider(module, interface.upper()))},
                               tags=[f"{module.identifier} {interface}"]))
-    out.append(hub_endpoints.router())
+    out += [hubclientinfo.receiver_router(base), hub_clientinfo.sender_router(base), hub_endpoints.router()]
     return out
 
 
