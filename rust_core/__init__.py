@@ -3,6 +3,7 @@
 `price_cdr` returns a typed `PricedCdr`; `price_cdr_json` the same result as JSON bytes;
 `price_batch` prices many CDRs in one call across all cores with the GIL released.
 `Monitor` is the operators' live view of active sessions and EVSE statuses.
+`Courier` is the delivery send loop: pooled keep-alive HTTP/1.1 on a tokio runtime, batches in and out.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import msgspec
 from rust_core._native import (
     ApplyResult,
     BatchResult,
+    Courier,
     EventBatch,
     Monitor,
     PricingError,
@@ -30,6 +32,7 @@ from rust_core._native import price_cdr as price_cdr_json
 __all__ = [
     "ApplyResult",
     "BatchResult",
+    "Courier",
     "DimensionLine",
     "EventBatch",
     "Monitor",

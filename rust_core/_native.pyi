@@ -5,6 +5,7 @@ from typing import Literal, final
 __all__ = [
     "ApplyResult",
     "BatchResult",
+    "Courier",
     "EventBatch",
     "Monitor",
     "PricingError",
@@ -215,3 +216,28 @@ class Monitor:
 
         EVSEs by uid, sessions by start time then id; a session's excl_vat/incl_vat null when unknown;
         started_at in UTC (`Z`)."""
+
+# ---- Courier: the delivery send loop (src/courier) ----
+
+_Submitted = tuple[int, str, str, list[tuple[str, str]], bytes | None]
+"""(id, method, url, headers, body)."""
+_Completed = tuple[int, int | None, bytes, list[tuple[str, str]], float, str | None]
+"""(id, http status or None, body, response headers (names lower-case), elapsed ms since submit, error or None)."""
+
+@final
+class Courier:
+    """HTTP/1.1 requests (http and https, rustls) sent from a tokio runtime of its own: pooled keep-alive
+    connections, at most `max_connections_per_host` requests in flight per scheme+host+port (the others wait
+    for a slot), each bounded by `timeout_s` once it has its slot (connect, send, whole answer)."""
+
+    def __new__(cls, max_connections_per_host: int, timeout_s: float, *, worker_threads: int = 1) -> Courier: ...
+    def submit(self, batch: list[_Submitted]) -> None:
+        """Start sending every request; returns at once. A request that cannot be sent (bad URL, method or
+        header) completes at once with its error. RuntimeError after `close`."""
+    def completed(self, max_items: int, wait_s: float) -> list[_Completed]:
+        """Up to `max_items` completions; waits up to `wait_s` (the GIL released) for the first one. A request
+        without an answer (transport error, timeout, closed) has status None and the error text."""
+    def close(self) -> None:
+        """Cancel what is in flight (each completes with the error "courier closed"); later submits raise."""
+    @property
+    def closed(self) -> bool: ...

@@ -3,6 +3,8 @@
 //! Pure Rust; the Python bindings live in `python.rs` alone (feature `python`).
 
 pub mod batch;
+#[cfg(feature = "courier")]
+pub mod courier;
 pub mod datetime;
 pub mod error;
 pub mod json_guard;

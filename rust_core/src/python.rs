@@ -591,6 +591,89 @@ fn add_monitor(m: &Bound<'_, PyModule>) -> PyResult<()> {
 // end of Monitor
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// Courier: the delivery send loop (rust_core/src/courier/). A batch crosses in once (`submit`,
+// copied out of Python, returns at once) and its answers cross out in batches (`completed`, which
+// waits with the GIL released).
+// ---------------------------------------------------------------------------------------------
+
+mod courier_bindings {
+    use pyo3::exceptions::{PyRuntimeError, PyValueError};
+    use pyo3::prelude::*;
+    use pyo3::pybacked::PyBackedBytes;
+    use pyo3::types::PyBytes;
+    use std::time::Duration;
+
+    use crate::courier::{Courier, CourierError, Options, Request};
+
+    /// (id, method, url, headers, body)
+    type Submitted = (u64, String, String, Vec<(String, String)>, Option<PyBackedBytes>);
+    /// (id, http status or None, body, response headers, elapsed ms, error or None)
+    type Done<'py> = (u64, Option<u16>, Bound<'py, PyBytes>, Vec<(String, String)>, f64, Option<String>);
+
+    fn courier_error(e: CourierError) -> PyErr {
+        match e {
+            CourierError::Options(_) => PyValueError::new_err(e.to_string()),
+            CourierError::Closed | CourierError::Start(_) => PyRuntimeError::new_err(e.to_string()),
+        }
+    }
+
+    fn duration(seconds: f64, what: &str) -> PyResult<Duration> {
+        Duration::try_from_secs_f64(seconds).map_err(|_| PyValueError::new_err(format!("{what} must be a finite number of seconds >= 0")))
+    }
+
+    #[pyclass(name = "Courier", module = "rust_core._native", frozen)]
+    struct PyCourier {
+        inner: Courier,
+    }
+
+    #[pymethods]
+    impl PyCourier {
+        #[new]
+        #[pyo3(signature = (max_connections_per_host, timeout_s, *, worker_threads=1))]
+        fn new(max_connections_per_host: usize, timeout_s: f64, worker_threads: usize) -> PyResult<Self> {
+            let mut opts = Options::new(max_connections_per_host, duration(timeout_s, "timeout_s")?);
+            opts.worker_threads = worker_threads;
+            Ok(Self { inner: Courier::new(opts).map_err(courier_error)? })
+        }
+
+        fn submit(&self, batch: Vec<Submitted>) -> PyResult<()> {
+            let requests = batch
+                .into_iter()
+                .map(|(id, method, url, headers, body)| Request { id, method, url, headers, body: body.map(|b| b.to_vec()) })
+                .collect();
+            self.inner.submit(requests).map_err(courier_error)
+        }
+
+        fn completed<'py>(&self, py: Python<'py>, max_items: usize, wait_s: f64) -> PyResult<Vec<Done<'py>>> {
+            let wait = duration(wait_s, "wait_s")?;
+            let done = py.detach(|| self.inner.completed(max_items, wait));
+            Ok(done.into_iter().map(|c| (c.id, c.status, PyBytes::new(py, &c.body), c.headers, c.elapsed_ms, c.error)).collect())
+        }
+
+        fn close(&self, py: Python<'_>) {
+            py.detach(|| self.inner.close());
+        }
+
+        #[getter]
+        fn closed(&self) -> bool {
+            self.inner.is_closed()
+        }
+
+        fn __repr__(&self) -> String {
+            format!("Courier(closed={})", self.inner.is_closed())
+        }
+    }
+
+    pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_class::<PyCourier>()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// end of Courier
+// ---------------------------------------------------------------------------------------------
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PricingError", m.py().get_type::<PricingError>())?;
@@ -603,6 +686,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(json_guard, m)?)?;
     session_bindings::register(m)?;
     add_monitor(m)?;
+    courier_bindings::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
