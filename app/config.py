@@ -55,7 +55,7 @@ class Settings:
     """Consecutive failed deliveries (transport, timeout, 5xx) after which a peer is OFFLINE and only probed."""
     delivery_backoff_cap: float = 60.0
     """Longest pause in seconds between two attempts of a push (and between probes of an OFFLINE peer)."""
-    courier: str = "python"
+    courier: str = "rust"
     """What sends pushes: `python` (httpx) or `rust` (rust_core's send loop)."""
     hub_alive_after: int = 300
     """Seconds of silence (no request from a peer, no delivery to it) after which a hub checks that the peer is still
@@ -107,7 +107,7 @@ class Settings:
                 raise SystemExit(f"ocpi-engine: error: {name}={value} must be at least 1")
             return value
 
-        courier = e.get("OCPI_ENGINE_COURIER") or "python"
+        courier = e.get("OCPI_ENGINE_COURIER") or "rust"
         if courier not in ("python", "rust"):
             raise SystemExit(f"ocpi-engine: error: OCPI_ENGINE_COURIER={courier!r} must be python or rust")
         networks = e.get("OCPI_ENGINE_ALLOWED_PEER_NETWORKS")

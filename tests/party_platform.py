@@ -24,7 +24,8 @@ class Recorded:
     method: str
     path: str
     query: dict[str, list[str]]
-    headers: dict[str, str]
+    headers: httpx.Headers
+    """Case-insensitive, as HTTP header names are."""
     body: Any
 
 
@@ -102,7 +103,7 @@ class PartyPlatform:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                rec = Recorded(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()),
+                rec = Recorded(self.command, parts.path, parse_qs(parts.query), httpx.Headers(list(self.headers.items())),
                                json.loads(raw) if raw else None)
                 if platform.token not in token_candidates(self.headers.get("Authorization")):
                     self._answer(401, envelope(status_code=2000))

@@ -38,6 +38,8 @@ pub(super) fn client(max_idle_per_host: usize) -> Result<Client, CourierError> {
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE)
         .pool_max_idle_per_host(max_idle_per_host)
+        // Header names go out as `Authorization`, `X-Request-Id`: some peers in the wild match them case-sensitively.
+        .http1_title_case_headers(true)
         .build(connector))
 }
 
