@@ -169,3 +169,18 @@ async def until(predicate: Callable[[], Awaitable[Any]], timeout: float = 20.0, 
             return value
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def serve_forever(port: int) -> None:
+    """A receiver answering every call with OCPI 1000 until killed (for benchmarks: its own process)."""
+    async def main() -> None:
+        await Receiver(port).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_forever(int(sys.argv[1]))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import random
 import time
@@ -125,8 +126,6 @@ class Claim:
 
     @classmethod
     def of(cls, r: asyncpg.Record) -> "Claim":
-        import json
-
         return cls(r["id"], r["peer_id"], r["module"], r["method"], r["path"],
                    None if r["body"] is None else bytes(r["body"]), PartyRef(r["from_country_code"], r["from_party_id"]),
                    PartyRef(r["to_country_code"], r["to_party_id"]),
