@@ -14,6 +14,7 @@ GROUPS = {
     "tariffs": "tariffs: which tariff applies to whom",
     "apikey": "operator API keys for /api/v1 (the charging backend, monitoring)",
     "hub": "the hub role: parties reachable through this hub, allow and deny lists",
+    "outbox": "the pushes queued for a peer: show, retry refused ones, resync",
 }
 
 # Modules with an `add_cli(groups: dict[str, subparsers], common: ArgumentParser) -> None`.
@@ -27,6 +28,7 @@ MODULES = [
     "app.charging.monitoring_cli",
     "app.checks.cli",
     "app.hub.cli",
+    "app.outbox.cli",
 ]
 
 

@@ -18,6 +18,7 @@ MODULES: list[str] = [
     "app.charging.monitoring_api",
     "app.checks.api",
     "app.hub.api",
+    "app.outbox.api",
 ]
 
 
