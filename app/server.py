@@ -21,6 +21,7 @@ from app.config import Settings
 from app.db import peers
 from app.db.listener import Listener
 from app.db.pool import create_pool
+from app.metrics.endpoint import ROUTES as metrics_routes
 from app.ocpi import v2_2_1
 from app.ocpi.auth import PeerCache
 from app.ocpi.client import OcpiClient
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             await pool.close()
 
     app = Litestar(
-        route_handlers=[versions_router(VERSIONS), *v2_2_1.routers(), api_router()],
+        route_handlers=[versions_router(VERSIONS), *v2_2_1.routers(), api_router(), *metrics_routes],
         lifespan=[resources],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
