@@ -21,6 +21,7 @@ from app.config import Settings
 from app.db import peers
 from app.db.listener import Listener
 from app.db.pool import create_pool
+from app.metrics import process as metrics_process
 from app.metrics.endpoint import ROUTES as metrics_routes
 from app.ocpi import v2_2_1
 from app.ocpi.auth import PeerCache
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     `ocpi-engine serve` prepares one (embedded by default) and passes it to its workers."""
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
+    metrics_process.activate()
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set; start the service with `ocpi-engine serve`")
 

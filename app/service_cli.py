@@ -92,7 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level)
     from app.metrics import process as metrics_process
 
-    # Before any worker exists (and before prometheus_client is imported here): the workers' shared samples.
+    # Before any worker exists: the directory where the workers share their samples (see `activate`).
     samples = metrics_process.prepare(settings.data_dir)
     # A TERM while preparing must still run the exit hooks that stop the embedded server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))

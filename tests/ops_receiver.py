@@ -31,6 +31,15 @@ class Peer:
         return list(self.receiver.paths(method))
 
 
+async def _shut(peer: Peer) -> None:
+    """Close the listener and the keep-alive connections still open (their tasks wait for a next request)."""
+    await peer.receiver.close()
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for t in others:
+        t.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+
+
 @contextmanager
 def receiving() -> Iterator[Peer]:
     peer = Peer()
@@ -41,7 +50,7 @@ def receiving() -> Iterator[Peer]:
     try:
         yield peer
     finally:
-        asyncio.run_coroutine_threadsafe(peer.receiver.close(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(_shut(peer), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()

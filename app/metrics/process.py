@@ -37,6 +37,18 @@ def prepare(data_dir: Path) -> Path:
     return mine
 
 
+def activate() -> None:
+    """In a worker process: write samples to the shared directory. prometheus_client picks its storage when it is
+    first imported, which may be in `serve` before the directory is set (building the command line imports the
+    delivery metrics), and the workers are forked from there; metric children are made at their first use, in the
+    worker, with the storage chosen now."""
+    if not os.environ.get(ENV):
+        return
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()
+
+
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
