@@ -4,6 +4,7 @@ outbox`): look at it, send refused pushes again, and resynchronise the peer with
 from __future__ import annotations
 
 import datetime as dt
+
 import asyncpg
 import msgspec
 
