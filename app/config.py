@@ -60,6 +60,11 @@ class Settings:
     hub_alive_after: int = 300
     """Seconds of silence (no request from a peer, no delivery to it) after which a hub checks that the peer is still
     alive (GET its versions); a failed check marks it OFFLINE."""
+    initial_sync: str = "push"
+    """A newly registered peer gets a PUT of every object of ours it may see (`push`), or is expected to pull our
+    Sender interfaces (`pull`)."""
+    metrics_public: bool = False
+    """`/metrics` answers without an operator API key (a scraper on a private network)."""
 
     @property
     def peer_addresses(self) -> AddressPolicy:
@@ -110,6 +115,18 @@ class Settings:
         courier = e.get("OCPI_ENGINE_COURIER") or "rust"
         if courier not in ("python", "rust"):
             raise SystemExit(f"ocpi-engine: error: OCPI_ENGINE_COURIER={courier!r} must be python or rust")
+        def flag(name: str) -> bool:
+            raw = e.get(name, "").strip().lower()
+            if raw in ("", "0", "false", "no", "off"):
+                return False
+            if raw in ("1", "true", "yes", "on"):
+                return True
+            raise SystemExit(f"ocpi-engine: error: {name}={raw!r} is not a boolean (1/0, true/false)")
+
+        initial_sync = e.get("OCPI_ENGINE_INITIAL_SYNC", "push").strip().lower() or "push"
+        if initial_sync not in ("push", "pull"):
+            raise SystemExit(f"ocpi-engine: error: OCPI_ENGINE_INITIAL_SYNC={initial_sync!r} must be push or pull")
+
         networks = e.get("OCPI_ENGINE_ALLOWED_PEER_NETWORKS")
         if networks is None:  # a local setup (embedded database) talks to peers on this machine
             networks = "" if e.get("DATABASE_URL") else LOOPBACK
@@ -125,6 +142,8 @@ class Settings:
             dispute_tolerance=decimal("OCPI_ENGINE_DISPUTE_TOLERANCE", Decimal("0.01")),
             data_dir=Path(e.get("OCPI_ENGINE_DATA_DIR") or default_data_dir()),
             host=e.get("OCPI_ENGINE_HOST", "127.0.0.1"),
+            initial_sync=initial_sync,
+            metrics_public=flag("OCPI_ENGINE_METRICS_PUBLIC"),
             port=num("OCPI_ENGINE_PORT", 8000),
             base_url=e.get("OCPI_ENGINE_BASE_URL") or None,
             workers=num("OCPI_ENGINE_WORKERS", 1),
@@ -165,6 +184,8 @@ class Settings:
             "OCPI_ENGINE_DELIVERY_BACKOFF_CAP": str(self.delivery_backoff_cap),
             "OCPI_ENGINE_COURIER": self.courier,
             "OCPI_ENGINE_HUB_ALIVE_AFTER": str(self.hub_alive_after),
+            "OCPI_ENGINE_INITIAL_SYNC": self.initial_sync,
+            "OCPI_ENGINE_METRICS_PUBLIC": "1" if self.metrics_public else "0",
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

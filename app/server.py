@@ -25,6 +25,8 @@ from app.hub.clientinfo import Announcer, hub_party
 from app.outbox.peer_status import CHANNEL as PEER_STATUS_CHANNEL
 from app.db.listener import Listener
 from app.db.pool import create_pool
+from app.metrics import process as metrics_process
+from app.metrics.endpoint import ROUTES as metrics_routes
 from app.ocpi import v2_2_1
 from app.ocpi.auth import PeerCache
 from app.ocpi.client import OcpiClient
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     `ocpi-engine serve` prepares one (embedded by default) and passes it to its workers."""
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
+    metrics_process.activate()
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set; start the service with `ocpi-engine serve`")
 
@@ -114,7 +117,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             await pool.close()
 
     app = Litestar(
-        route_handlers=[versions_router(VERSIONS), *v2_2_1.routers(), api_router()],
+        route_handlers=[versions_router(VERSIONS), *v2_2_1.routers(), api_router(), *metrics_routes],
         lifespan=[resources],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,

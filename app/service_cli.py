@@ -90,6 +90,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logs.configure(settings.log_level)
+    from app.metrics import process as metrics_process
+
+    # Before any worker exists: the directory where the workers share their samples (see `activate`).
+    samples = metrics_process.prepare(settings.data_dir)
     # A TERM while preparing must still run the exit hooks that stop the embedded server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     demo = args.demo if args.demo is not None else not settings.database_url
@@ -123,6 +127,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # PostgreSQL at start (charging sessions, caches), so nothing else has to go down with it.
             respawn_failed_workers=True,
             backpressure=args.backpressure).serve()
+    metrics_process.remove(samples)
     return 0
 
 

@@ -140,7 +140,9 @@ def test_push_to_an_unreachable_peer_is_retried(registered: tuple[Instance, Inst
         assert row["state"] == "PENDING" and "ConnectError" in row["last_error"]
     finally:
         emsp.start()
-    wait_for(lambda: cpo.query("SELECT 1 FROM outbox WHERE path LIKE '%LOC-00003%' AND state = 'DELIVERED'"),
+    # The PATCH, not the location's PUT of the initial sync (delivered at registration).
+    wait_for(lambda: cpo.query("SELECT 1 FROM outbox WHERE path LIKE '%LOC-00003%' AND method = 'PATCH' "
+                               "AND state = 'DELIVERED'"),
              timeout=30, what="the retried delivery")
     doc = json.loads(emsp.query("SELECT data::text AS d FROM locations WHERE id = 'LOC-00003'")[0]["d"])
     assert doc["evses"][0]["status"] == "BLOCKED"

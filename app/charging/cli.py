@@ -14,6 +14,7 @@ GROUPS = {
     "tariffs": "tariffs: which tariff applies to whom",
     "apikey": "operator API keys for /api/v1 (the charging backend, monitoring)",
     "hub": "the hub role: parties, routing rules, service grants",
+    "outbox": "the pushes queued for a peer: show, retry refused ones, resync",
 }
 
 # Modules with an `add_cli(groups: dict[str, subparsers], common: ArgumentParser) -> None`.
@@ -28,6 +29,7 @@ MODULES = [
     "app.checks.cli",
     "app.hub.cli",
     "app.hub.grants_cli",
+    "app.outbox.cli",
 ]
 
 

@@ -97,16 +97,17 @@ async def announce(conn: asyncpg.Connection, module: Module, obj: Any, method: s
 
 
 async def announce_many(conn: asyncpg.Connection, module: Module,
-                        changes: list[tuple[Any, str, str, bytes | None]]) -> int:
+                        changes: list[tuple[Any, str, str, bytes | None]], only_peer: int | None = None) -> int:
     """`announce` for many changes of one module (object, method, path, body): the peers to tell are looked up
-    once per eMSP, and every push is queued in one statement. Returns how many pushes were queued."""
+    once per eMSP, and every push is queued in one statement. With `only_peer`, only that peer is told (the
+    initial sync of a new peer). Returns how many pushes were queued."""
     calls = []
     targets: dict[tuple[str, str] | None, list[tuple[int, tuple[str, str]]]] = {}
     for obj, method, path, body in changes:
         emsp = emsp_of(obj)
         emsp = None if emsp is None else (emsp[0].upper(), emsp[1].upper())
         if emsp not in targets:
-            targets[emsp] = await _targets(conn, module, obj)
+            targets[emsp] = [t for t in await _targets(conn, module, obj) if only_peer in (None, t[0])]
         sender = (obj.country_code.upper(), obj.party_id.upper())
         calls += [(peer_id, module.identifier, method, path, body, sender, receiver)
                   for peer_id, receiver in targets[emsp]]

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db import parties, peers
 from app.db.parties import Party
 from app.db.peers import Peer, PeerParty
+from app.modules import sync
 from app.ocpi.client import OcpiCallError, OcpiClient
 from app.ocpi.auth import token_candidates
 from app.ocpi.transport import CLIENT_ERROR, INVALID_PARAMETERS, OcpiError, read_body, respond, respond_data, unauthorized
@@ -83,6 +84,8 @@ async def _accept(request: Request[Any, Any, Any], caller: Peer, registering: bo
         except peers.PartyClaimError as exc:
             raise _refused_parties(exc) from None
         await peers.set_auth_base64(conn, caller.id, found.base64)
+        if registering:
+            await sync.on_registration(conn, state.settings, caller.id, answered=True)
         own = await parties.list_all(conn)
     state.peer_cache.clear()  # this worker at once; the others on the NOTIFY sent at commit
     log.info("peer registered", extra={"peer": caller.id, "version": found.version,
@@ -150,6 +153,8 @@ async def _exchange(pool: Any, vault: TokenVault, client: OcpiClient, settings: 
                                           version=found.version, endpoints=found.endpoints, parties=claimed,
                                           admit_claimed=admit_claimed)
             await peers.set_auth_base64(conn, peer_id, reply.used_base64)
+            if method == "POST":
+                await sync.on_registration(conn, settings, peer_id, answered=False)
     except peers.PartyClaimError as exc:
         await _refuse_reply(pool, vault, client, peer_id, found, method, theirs, reply.used_base64)
         raise PartiesRefused(f"the peer lists parties it may not hold here: {exc}") from None

@@ -19,6 +19,7 @@ MODULES: list[str] = [
     "app.checks.api",
     "app.hub.api",
     "app.hub.grants_api",
+    "app.outbox.api",
 ]
 
 
