@@ -300,6 +300,12 @@ class DeliveryEngine:
         self._hosts[host] = (time.monotonic() + ADDRESS_TTL, problem)
         return problem
 
+    def _probe_pause(self, offline_for: float) -> float:
+        """A peer down for s seconds is probed about every s/2 (from 1 s up to the cap): a short outage is noticed
+        to be over at once, a long one costs few probes."""
+        delay = min(self._cap, max(BACKOFF_BASE, offline_for / 2))
+        return delay + random.uniform(0, 0.2 * delay)
+
     def _retry(self, c: Claim, error: str) -> Done:
         return Done(c, "PENDING", "retry", error, delay=backoff(c.attempts - 1, self._cap), peer_answered=False)
 
@@ -392,8 +398,7 @@ class DeliveryEngine:
                 [d.location for d in batch], [d.latency_ms for d in batch], [d.delay for d in batch],
                 [r[0] if r else None for r in rep], [r[1] if r else None for r in rep],
                 [r[2] if r else None for r in rep], [d.claim.claimed_at for d in batch], self.instance_id)
-            changed = await peer_status.record(conn, tallies, self._offline_after,
-                                               lambda n: backoff(max(n, 0), self._cap))
+            changed = await peer_status.record(conn, tallies, self._offline_after, self._probe_pause)
         for d in batch:
             metrics.observe(d.claim.peer_id, d.claim.module, d.outcome,
                             d.latency_ms / 1000 if d.latency_ms is not None else None)

@@ -87,13 +87,13 @@ async def set_status(conn: asyncpg.Connection, peer_id: int, status: str, reason
 
 
 async def record(conn: asyncpg.Connection, tallies: dict[int, Tally], offline_after: int,
-                 probe_pause: Callable[[int], float]) -> dict[int, str]:
+                 probe_pause: Callable[[float], float]) -> dict[int, str]:
     """Fold one batch of outcomes into the peers' records (call in a transaction); returns the peers whose status
-    changed, with the new status. `probe_pause(n)`: seconds before the next probe after the n-th failure while
-    OFFLINE."""
+    changed, with the new status. `probe_pause(s)`: seconds before the next probe of a peer OFFLINE for s seconds
+    (by time, not by failures: a whole window failing at once must not push the first probe far out)."""
     ids = sorted(tallies)
     old = {r["peer_id"]: r for r in await conn.fetch(
-        "SELECT peer_id, status, failures FROM peer_delivery WHERE peer_id = ANY($1::int[]) ORDER BY peer_id "
+        "SELECT peer_id, status, failures, extract(epoch FROM now() - since)::float8 AS offline_for FROM peer_delivery WHERE peer_id = ANY($1::int[]) ORDER BY peer_id "
         "FOR UPDATE", ids)}
     rows = []
     changed: dict[int, str] = {}
@@ -102,7 +102,8 @@ async def record(conn: asyncpg.Connection, tallies: dict[int, Tally], offline_af
         was = old[peer_id]["status"] if peer_id in old else CONNECTED
         failures = t.failures if t.succeeded else (old[peer_id]["failures"] if peer_id in old else 0) + t.failures
         status = OFFLINE if failures >= offline_after else CONNECTED
-        probe = probe_pause(failures - offline_after) if status == OFFLINE else None
+        offline_for = old[peer_id]["offline_for"] if was == OFFLINE else 0.0
+        probe = probe_pause(offline_for) if status == OFFLINE else None
         rows.append((peer_id, status, failures, t.succeeded, t.failures > 0, t.last_error, probe, status != was))
         if status != was:
             changed[peer_id] = status
