@@ -148,6 +148,9 @@ def test_command_result_comes_back_through_the_hub(net: Net) -> None:
     assert result.body == {"result": "ACCEPTED"}
     assert (result.headers["OCPI-from-party-id"], result.headers["OCPI-to-party-id"]) == ("CPL", "MS1")
     assert wait_for(lambda: net.cpo.results, 10, "the hub's answer to the CPO")[-1].json()["status_code"] == 1000
+    # The hub answered 1000 once the result was durable: it went through the outbox, to the original URL.
+    wait_for(lambda: [r["state"] for r in net.hub.query("SELECT state FROM outbox WHERE url = $1", own_url)]
+             == ["DELIVERED"], 10, "the result's outbox row delivered")
     # Nobody else may post to that response URL.
     r = ocpi(net, net.emsps[1], "POST", sent.body["response_url"], body={"result": "REJECTED"})
     assert r.status_code == 404
