@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.ocpi.auth import authorization_header
 from tests.party_platform import PartyPlatform
 from tests.service import Instance, serving, wait_for
 
@@ -40,13 +39,7 @@ class Net:
 def ocpi(net: Net, platform: PartyPlatform, method: str, path: str, *, to: str | None = None,
          frm: str | None = None, body: Any = None, headers: dict[str, str] | None = None,
          token: str | None = None) -> httpx.Response:
-    h = {"Authorization": authorization_header(token or platform.hub_token or ""), **(headers or {})}
-    frm = frm or f"{platform.country_code}/{platform.party_id}"
-    h["OCPI-from-country-code"], h["OCPI-from-party-id"] = frm.split("/")
-    if to is not None:
-        h["OCPI-to-country-code"], h["OCPI-to-party-id"] = to.split("/")
-    url = path if path.startswith("http") else f"{net.hub.url}{path}"
-    return httpx.request(method, url, headers=h, timeout=30, content=None if body is None else json.dumps(body))
+    return platform.call(net.hub.url, method, path, to=to, frm=frm, body=body, headers=headers, token=token)
 
 
 def code(r: httpx.Response) -> int:
@@ -208,8 +201,8 @@ def test_broadcast_push_reaches_every_connected_emsp_but_a_denied_one(net: Net) 
     try:
         r = ocpi(net, ms1, "PUT", f"{HUB}/receiver/locations/NL/CP1/LOC9", to="NL/HUB", frm="NL/CP1",
                  body=location, token=token)
-        # Queued (durably, before the answer) for every connected eMSP: MS1, MS2 and GON (down, but nothing has
-        # marked it OFFLINE yet); not for MS3, which denies CP1, nor for any CPO.
+        # Queued (durably, before the answer) for every registered eMSP: MS1, MS2 and GON (down: OFFLINE or not,
+        # its queue is what it gets when it answers again); not for MS3, which denies CP1, nor for any CPO.
         assert code(r) == 1000 and "broadcast to 3 parties" in r.json()["status_message"], r.text
         queued = net.hub.query("""SELECT to_party_id, from_party_id FROM outbox WHERE path = '/NL/CP1/LOC9'
                                   AND method = 'PUT' ORDER BY to_party_id""")

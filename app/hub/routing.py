@@ -147,7 +147,9 @@ async def broadcast_targets(conn: asyncpg.Connection | asyncpg.Pool, msg: Messag
                                             f"{segments[0]}*{segments[1]}, OCPI-from is {label(msg.sender)}")
     seen: set[tuple[int, str, str]] = set()
     candidates: list[Entry] = []
-    for e in await registry.connected_with_role(conn, roles, msg.module, "RECEIVER"):
+    # OFFLINE parties too: their queue (coalesced per object) is what they get when they answer again; leaving
+    # them out would lose every update made while they were away.
+    for e in await registry.connected_with_role(conn, roles, msg.module, "RECEIVER", offline=True):
         if e.key != key(msg.sender) and (e.peer_id, *e.key) not in seen:
             seen.add((e.peer_id, *e.key))
             candidates.append(e)
