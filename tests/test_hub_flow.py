@@ -38,7 +38,7 @@ class Flow:
     exa: Instance
     """A real CPO, NL*EXA, holding the demo locations."""
     cp2: Instance
-    """A real CPO, NL*CP2, without objects."""
+    """A real CPO, NL*CP2, with three locations."""
     emsps: list[PartyPlatform]
     """NL*MS1 ... NL*MS5."""
     service: PartyPlatform
@@ -63,6 +63,8 @@ def flow(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     for p in (*emsps, service):
         p.start()
     # Still-alive after 2 s and retries at most 2 s apart: status changes show within seconds.
+    cp2_locations = root / "cp2-locations.json"
+    cp2_locations.write_text(json.dumps([{**loc, "party_id": "CP2", "id": f"CP2-{loc['id']}"} for loc in LOCATIONS[:3]]))
     hub = on_port(Instance(pg_admin_dsn, root, "hub", OCPI_ENGINE_HUB_ALIVE_AFTER="2",
                            OCPI_ENGINE_DELIVERY_BACKOFF_CAP="2"), hub_port)
     exa = on_port(Instance(pg_admin_dsn, root, "exa"), exa_port)
@@ -71,7 +73,8 @@ def flow(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         with serving((hub, [("party", "add", "NL", "HUB", "HUB", "--name", "The Hub")]),
                      (exa, [("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging"),
                             ("import", "locations", str(DEMO / "locations.json"), "--no-progress")]),
-                     (cp2, [("party", "add", "NL", "CP2", "CPO", "--name", "CPO two")])):
+                     (cp2, [("party", "add", "NL", "CP2", "CPO", "--name", "CPO two"),
+                            ("import", "locations", str(cp2_locations), "--no-progress")])):
             for node, party in ((exa, "NL/EXA/CPO"), (cp2, "NL/CP2/CPO")):
                 node.cli("peer", "register", "--label", "hub", "--party", "NL/HUB/HUB", "--", hub.versions_url,
                          hub.invite(node.name, party))
@@ -125,6 +128,31 @@ def test_get_from_an_emsp_pages_through_a_real_cpo(flow: Flow) -> None:
     token = flow.hub.token_out(flow.hub.peer_id("exa"))  # what the hub calls NL*EXA with
     r = flow.emsps[1].call(flow.exa.url, "GET", "/ocpi/2.2.1/sender/locations", to="NL/EXA", frm="NL/ZZZ", token=token)
     assert code(r) == 2001, r.text
+
+
+def test_get_all_through_the_hub_pages_through_every_cpo(flow: Flow) -> None:
+    emsp = flow.emsps[1]
+    r = emsp.call(flow.hub.url, "GET", f"{HUB}/sender/locations?limit=50", to="NL/HUB")
+    assert r.status_code == 200 and code(r) == 1000, r.text
+    assert r.headers["X-Total-Count"] == str(len(LOCATIONS) + 3)
+    assert (r.headers["OCPI-from-party-id"], r.headers["OCPI-to-party-id"]) == ("HUB", "MS2")
+    got = [(loc["party_id"], loc["id"]) for loc in r.json()["data"]]
+    while "Link" in r.headers:
+        link = r.headers["Link"].split(">")[0].lstrip("<")
+        assert link.startswith(f"{flow.hub.url}{HUB}/sender/locations?"), link
+        r = emsp.call(flow.hub.url, "GET", link, to="NL/HUB")
+        assert code(r) == 1000 and len(r.json()["data"]) <= 50, r.text
+        got += [(loc["party_id"], loc["id"]) for loc in r.json()["data"]]
+    # Owners in order of party: NL*CP2's three, then NL*EXA's, each in its own order, none twice.
+    assert got == [("CP2", f"CP2-{loc['id']}") for loc in LOCATIONS[:3]] + [("EXA", loc["id"]) for loc in LOCATIONS]
+    # A window within one owner, and one across the boundary.
+    r = emsp.call(flow.hub.url, "GET", f"{HUB}/sender/locations?offset=2&limit=3", to="NL/HUB")
+    assert [loc["id"] for loc in r.json()["data"]] == ["CP2-" + LOCATIONS[2]["id"], LOCATIONS[0]["id"], LOCATIONS[1]["id"]]
+    # A CPO asking is not asked about itself, and gets what the others let it read: NL*CP2 lets no CPO read.
+    token = flow.exa.token_out(flow.exa.peer_id("hub"))
+    r = emsp.call(flow.hub.url, "GET", f"{HUB}/sender/locations", to="NL/HUB", frm="NL/EXA", token=token)
+    assert code(r) == 1000 and r.headers["X-Total-Count"] == "0" and r.json()["data"] == [], r.text
+    assert code(emsp.call(flow.hub.url, "GET", f"{HUB}/sender/locations?limit=x", to="NL/HUB")) == 2001
 
 
 def _patches(p: PartyPlatform, location_ids: list[str], status: str) -> set[str]:

@@ -219,10 +219,10 @@ def test_broadcast_push_reaches_every_connected_emsp_but_a_denied_one(net: Net) 
         wait_for(lambda: ms2.received("PATCH", "/receiver/locations/NL/CP1/LOC9"), 20, "the open-routed broadcast")
         assert not ms3.received(prefix="/receiver/locations/NL/CP1")
         assert not net.cpo.received(prefix="/receiver/locations/NL/CP1")
-        # A broadcast carries the sender's own objects; a GET, sessions and CDRs are never broadcast.
+        # A broadcast carries the sender's own objects; a GET of one object, sessions and CDRs are never broadcast.
         r = ocpi(net, ms1, "PUT", f"{HUB}/receiver/locations/NL/CPL/LOC1", to="NL/HUB", frm="NL/CP1", body={}, token=token)
         assert code(r) == 2001
-        for method, path in (("GET", "sender/locations"), ("PUT", "receiver/sessions/NL/CP1/S1")):
+        for method, path in (("GET", "sender/locations/NL/CPL/LOC1"), ("PUT", "receiver/sessions/NL/CP1/S1")):
             r = ocpi(net, ms1, method, f"{HUB}/{path}", to="NL/HUB", frm="NL/CP1", token=token,
                      body=None if method == "GET" else {})
             assert code(r) == 2001, r.text

@@ -14,11 +14,12 @@ from litestar.enums import HttpMethod
 from app.db import peers
 from app.db.parties import Party
 from app.db.peers import Peer
-from app.hub import broadcast, forward, grants
-from app.hub.routing import FUNCTIONAL, Broadcast, Message, decide, key, label, sender_role
+from app.hub import broadcast, forward, getall, grants
+from app.hub.routing import FUNCTIONAL, Broadcast, GetAll, Message, decide, key, label, sender_role
 from app.logs import correlation_id
 from app.modules.access import routing_pair
 from app.modules.common import own_parties
+from app.ocpi import pagination
 from app.ocpi.auth import provide_peer
 from app.ocpi.routing import PartyRef
 from app.ocpi.routing import headers as routing_headers
@@ -72,6 +73,11 @@ async def _route(request: Request[Any, Any, Any], caller: Peer, interface: str, 
     body = await read_json_body(request) or None
     try:
         target = await decide(state.pool, msg, hub)
+        if isinstance(target, GetAll):
+            page = pagination.parse(request)
+            data, returned, total = await getall.collect(state.client, state.vault, state.settings.request_timeout, msg,
+                                                         target, page)
+            return respond(data, headers={**ours, **pagination.headers(request, page, total, returned)})
         if isinstance(target, Broadcast):
             hub_party = key(msg.to) if msg.to is not None else hub[0].key
             async with state.pool.acquire() as conn, conn.transaction():
