@@ -173,6 +173,7 @@ class PartyPlatform:
         assert self.hub_token is not None
         self.results.append(httpx.post(response_url, json={"result": "ACCEPTED"}, timeout=30, headers={
             "Authorization": authorization_header(self.hub_token),
+            "X-Correlation-ID": rec.headers.get("X-Correlation-ID", ""),
             "OCPI-to-country-code": rec.headers["OCPI-from-country-code"],
             "OCPI-to-party-id": rec.headers["OCPI-from-party-id"],
             "OCPI-from-country-code": self.country_code, "OCPI-from-party-id": self.party_id}))

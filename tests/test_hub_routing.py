@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.party_platform import PartyPlatform
+from tests.recorder import ports
 from tests.service import Instance, serving, wait_for
 
 HUB = "/ocpi/2.2.1/hub"
@@ -49,10 +50,11 @@ def code(r: httpx.Response) -> int:
 @pytest.fixture(scope="module")
 def net(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     root = tmp_path_factory.mktemp("hub")
-    cpo = PartyPlatform(19301, "NL", "CPL", "CPO", CPO_MODULES,
+    cpo_port, *emsp_ports, gone_port = ports(1, 5, range(19300, 19400))  # stream H's range, else free ports
+    cpo = PartyPlatform(cpo_port, "NL", "CPL", "CPO", CPO_MODULES,
                         locations=[{"id": f"LOC{i}", "country_code": "NL", "party_id": "CPL"} for i in range(5)])
-    emsps = [PartyPlatform(19302 + i, "NL", f"MS{i + 1}", "EMSP", EMSP_MODULES) for i in range(3)]
-    gone = PartyPlatform(19306, "NL", "GON", "EMSP", EMSP_MODULES)
+    emsps = [PartyPlatform(port, "NL", f"MS{i + 1}", "EMSP", EMSP_MODULES) for i, port in enumerate(emsp_ports)]
+    gone = PartyPlatform(gone_port, "NL", "GON", "EMSP", EMSP_MODULES)
     platforms = [cpo, *emsps, gone]
     for p in platforms:
         p.start()
@@ -140,6 +142,7 @@ def test_command_result_comes_back_through_the_hub(net: Net) -> None:
     [result] = wait_for(lambda: emsp.received("POST", "/results/cmd-42"), 20, "the command result at the eMSP")
     assert result.body == {"result": "ACCEPTED"}
     assert (result.headers["OCPI-from-party-id"], result.headers["OCPI-to-party-id"]) == ("CPL", "MS1")
+    assert result.header("X-Correlation-ID") == "corr-cmd"
     assert wait_for(lambda: net.cpo.results, 10, "the hub's answer to the CPO")[-1].json()["status_code"] == 1000
     # The hub answered 1000 once the result was durable: it went through the outbox, to the original URL.
     wait_for(lambda: [r["state"] for r in net.hub.query("SELECT state FROM outbox WHERE url = $1", own_url)]

@@ -129,8 +129,10 @@ async def hub_response(request: Request[Any, Any, Any], caller: Peer, token: str
         if requester is None or not requester.registered:
             raise OcpiError(RECEIVER_NOT_CONNECTED, f"receiver {label(to)} is not connected",
                             headers=routing_headers(frm, to))
+        correlation = correlation_id.get()  # the result's own, kept on the last hop as on every other
         await enqueue_many(conn, [Push(requester.id, target.module, "POST", "", body, target.receiver,
-                                       target.requester, url=target.url, interface="SENDER")])
+                                       target.requester, {"X-Correlation-ID": correlation} if correlation else None,
+                                       url=target.url, interface="SENDER")])
     return respond(message=f"queued for {label(to)}", headers=routing_headers(frm, to))
 
 
