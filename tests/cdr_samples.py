@@ -31,6 +31,13 @@ def demo_location(location_id: str = "LOC-00001") -> dict[str, Any]:
     return copy.deepcopy(loc)
 
 
+def demo_cdr(cdr_id: str, emsp: tuple[str, str]) -> dict[str, Any]:
+    """The first demo CDR of NL*EXA under another id, for a token of the eMSP party `emsp`."""
+    doc: dict[str, Any] = json.loads((DEMO / "cdrs.jsonl").read_text().splitlines()[0])
+    doc.update(id=cdr_id, cdr_token={**doc["cdr_token"], "country_code": emsp[0], "party_id": emsp[1]})
+    return doc
+
+
 def energy_tariff(tariff_id: str, price: str, last_updated: str) -> dict[str, Any]:
     return {"country_code": CPO[0], "party_id": CPO[1], "id": tariff_id, "currency": "EUR", "type": "REGULAR",
             "elements": [{"price_components": [{"type": "FLAT", "price": Decimal("0.50"), "vat": Decimal("21.0"),

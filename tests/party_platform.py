@@ -1,6 +1,7 @@
 """A lightweight OCPI platform for tests: one party on a loopback port, serving versions, version details and the
 module endpoints it is given, recording every request. It registers with a hub through the normal credentials
-handshake (POST credentials with the hub's token A) and can be told to answer slowly."""
+handshake (POST credentials with the hub's token A) and can be told to answer slowly or with errors, or be stopped
+and started again."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ class Recorded:
     """Case-insensitive, as HTTP header names are."""
     body: Any
 
+    def header(self, name: str) -> str | None:
+        """A request header, whatever its case on the wire."""
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+
 
 def envelope(data: Any = None, status_code: int = 1000) -> dict[str, Any]:
     out: dict[str, Any] = {"status_code": status_code, "status_message": "Success", "timestamp": "2026-01-01T00:00:00Z"}
@@ -51,6 +56,8 @@ class PartyPlatform:
     locations: list[dict[str, Any]] = field(default_factory=list)
     """Served paginated on GET /sender/locations (and one by one)."""
     delay: float = 0.0
+    failing: int = 0
+    """When set, module calls (not versions) are answered with this HTTP status and OCPI 3000: a broken platform."""
     requests: list[Recorded] = field(default_factory=list)
     results: list[httpx.Response] = field(default_factory=list)
     """The hub's answers to the command results we posted."""
@@ -111,6 +118,9 @@ class PartyPlatform:
                 platform.requests.append(rec)
                 if platform.delay:
                     time.sleep(platform.delay)
+                if platform.failing and parts.path not in ("/versions", "/2.2.1"):
+                    self._answer(platform.failing, envelope(status_code=3000))
+                    return
                 status, body, headers = platform.route(rec, parts.query)
                 self._answer(status, body, headers)
 
@@ -164,9 +174,23 @@ class PartyPlatform:
         assert self.hub_token is not None
         self.results.append(httpx.post(response_url, json={"result": "ACCEPTED"}, timeout=30, headers={
             "Authorization": authorization_header(self.hub_token),
+            "X-Correlation-ID": rec.headers.get("X-Correlation-ID", ""),
             "OCPI-to-country-code": rec.headers["OCPI-from-country-code"],
             "OCPI-to-party-id": rec.headers["OCPI-from-party-id"],
             "OCPI-from-country-code": self.country_code, "OCPI-from-party-id": self.party_id}))
+
+    # --- calling the hub ---------------------------------------------------------------------------
+
+    def call(self, hub_url: str, method: str, path: str, *, to: str | None = None, frm: str | None = None,
+             body: Any = None, headers: dict[str, str] | None = None, token: str | None = None) -> httpx.Response:
+        """A request to the hub (`path` below `hub_url`, or a whole URL such as a Link) with our token (or `token`),
+        from our party (or `frm`, CC/PID) to `to` (CC/PID) when given."""
+        h = {"Authorization": authorization_header(token or self.hub_token or ""), **(headers or {})}
+        h["OCPI-from-country-code"], h["OCPI-from-party-id"] = (frm or f"{self.country_code}/{self.party_id}").split("/")
+        if to is not None:
+            h["OCPI-to-country-code"], h["OCPI-to-party-id"] = to.split("/")
+        url = path if path.startswith("http") else f"{hub_url}{path}"
+        return httpx.request(method, url, headers=h, timeout=30, content=None if body is None else json.dumps(body))
 
     # --- registering -----------------------------------------------------------------------------
 

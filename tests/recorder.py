@@ -89,13 +89,13 @@ def on_port(instance: Instance, port: int) -> Instance:
     return instance
 
 
-def ports(offset: int, count: int) -> list[int]:
-    """`count` ports of our range from `offset` (each test file its own offset), falling back to any free port
-    when one is taken."""
+def ports(offset: int, count: int, base: range = PORTS) -> list[int]:
+    """`count` ports of a range (default stream C's) from `offset` (each test file its own offset), falling back
+    to any free port when one is taken."""
     import socket
 
     out = []
-    for port in PORTS[offset:offset + count]:
+    for port in base[offset:offset + count]:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))

@@ -102,6 +102,11 @@ class Instance:
 
         return list(run(go()))
 
+    def hub_clients(self) -> dict[str, str]:
+        """The ClientInfo hubs pushed us: status by `CC*PID/ROLE`."""
+        return {f"{r['country_code']}*{r['party_id']}/{r['role']}": r["status"]
+                for r in self.query("SELECT country_code, party_id, role, status FROM hub_clients")}
+
     @property
     def vault(self) -> TokenVault:
         return TokenVault.load(None, self.data_dir / "secret.key")

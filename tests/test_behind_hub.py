@@ -19,6 +19,7 @@ from app.charging.settings import ChargingSettings
 from app.ocpi.auth import authorization_header
 from app.ocpi.client import OcpiClient
 from app.peer_addresses import AddressPolicy, parse_networks
+from tests.cdr_samples import demo_cdr
 from tests.recorder import Recorder, on_port, ports
 from tests.service import Instance, serving, wait_for
 
@@ -135,15 +136,10 @@ def test_a_direct_peers_rules_are_unchanged(setup: Setup) -> None:
     assert as_hub.json()["status_code"] == 2001
 
 
-def _cdr(cdr_id: str, emsp: str) -> dict[str, Any]:
-    doc = dict(json.loads((DEMO / "cdrs.jsonl").read_text().splitlines()[0]))
-    doc.update(id=cdr_id, cdr_token={**doc["cdr_token"], "country_code": "NL", "party_id": emsp})
-    return doc
-
-
 def test_cdrs_and_sessions_reach_an_emsp_through_its_hub(setup: Setup) -> None:
     cpo = setup.cpo
-    cdrs = [_cdr("CDR-HUB", "MSP"), _cdr("CDR-DIRECT", "DIR"), _cdr("CDR-SUSPENDED", "SUS")]
+    cdrs = [demo_cdr("CDR-HUB", ("NL", "MSP")), demo_cdr("CDR-DIRECT", ("NL", "DIR")),
+            demo_cdr("CDR-SUSPENDED", ("NL", "SUS"))]
     (cpo.data_dir / "cdrs.json").write_text(json.dumps(cdrs))
     cpo.cli("import", "cdrs", str(cpo.data_dir / "cdrs.json"), "--no-progress")
     session = {"country_code": "NL", "party_id": "EXA", "id": "S-HUB", "start_date_time": STAMP, "kwh": 1.5,

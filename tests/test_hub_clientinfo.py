@@ -29,8 +29,7 @@ class Hubbed:
 
 
 def statuses(node: Instance) -> dict[str, str]:
-    return {f"{r['country_code']}*{r['party_id']}/{r['role']}": r["status"]
-            for r in node.query("SELECT country_code, party_id, role, status FROM hub_clients")}
+    return node.hub_clients()
 
 
 def status_is(node: Instance, party: str, status: str) -> Any:

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.ocpi.auth import authorization_header
 from tests.party_platform import PartyPlatform
+from tests.recorder import ports
 from tests.service import Instance, serving, wait_for
 
 HUB = "/ocpi/2.2.1/hub"
@@ -40,13 +40,7 @@ class Net:
 def ocpi(net: Net, platform: PartyPlatform, method: str, path: str, *, to: str | None = None,
          frm: str | None = None, body: Any = None, headers: dict[str, str] | None = None,
          token: str | None = None) -> httpx.Response:
-    h = {"Authorization": authorization_header(token or platform.hub_token or ""), **(headers or {})}
-    frm = frm or f"{platform.country_code}/{platform.party_id}"
-    h["OCPI-from-country-code"], h["OCPI-from-party-id"] = frm.split("/")
-    if to is not None:
-        h["OCPI-to-country-code"], h["OCPI-to-party-id"] = to.split("/")
-    url = path if path.startswith("http") else f"{net.hub.url}{path}"
-    return httpx.request(method, url, headers=h, timeout=30, content=None if body is None else json.dumps(body))
+    return platform.call(net.hub.url, method, path, to=to, frm=frm, body=body, headers=headers, token=token)
 
 
 def code(r: httpx.Response) -> int:
@@ -56,10 +50,11 @@ def code(r: httpx.Response) -> int:
 @pytest.fixture(scope="module")
 def net(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     root = tmp_path_factory.mktemp("hub")
-    cpo = PartyPlatform(19301, "NL", "CPL", "CPO", CPO_MODULES,
+    cpo_port, *emsp_ports, gone_port = ports(1, 5, range(19300, 19400))  # stream H's range, else free ports
+    cpo = PartyPlatform(cpo_port, "NL", "CPL", "CPO", CPO_MODULES,
                         locations=[{"id": f"LOC{i}", "country_code": "NL", "party_id": "CPL"} for i in range(5)])
-    emsps = [PartyPlatform(19302 + i, "NL", f"MS{i + 1}", "EMSP", EMSP_MODULES) for i in range(3)]
-    gone = PartyPlatform(19306, "NL", "GON", "EMSP", EMSP_MODULES)
+    emsps = [PartyPlatform(port, "NL", f"MS{i + 1}", "EMSP", EMSP_MODULES) for i, port in enumerate(emsp_ports)]
+    gone = PartyPlatform(gone_port, "NL", "GON", "EMSP", EMSP_MODULES)
     platforms = [cpo, *emsps, gone]
     for p in platforms:
         p.start()
@@ -147,7 +142,11 @@ def test_command_result_comes_back_through_the_hub(net: Net) -> None:
     [result] = wait_for(lambda: emsp.received("POST", "/results/cmd-42"), 20, "the command result at the eMSP")
     assert result.body == {"result": "ACCEPTED"}
     assert (result.headers["OCPI-from-party-id"], result.headers["OCPI-to-party-id"]) == ("CPL", "MS1")
+    assert result.header("X-Correlation-ID") == "corr-cmd"
     assert wait_for(lambda: net.cpo.results, 10, "the hub's answer to the CPO")[-1].json()["status_code"] == 1000
+    # The hub answered 1000 once the result was durable: it went through the outbox, to the original URL.
+    wait_for(lambda: [r["state"] for r in net.hub.query("SELECT state FROM outbox WHERE url = $1", own_url)]
+             == ["DELIVERED"], 10, "the result's outbox row delivered")
     # Nobody else may post to that response URL.
     r = ocpi(net, net.emsps[1], "POST", sent.body["response_url"], body={"result": "REJECTED"})
     assert r.status_code == 404
@@ -205,8 +204,8 @@ def test_broadcast_push_reaches_every_connected_emsp_but_a_denied_one(net: Net) 
     try:
         r = ocpi(net, ms1, "PUT", f"{HUB}/receiver/locations/NL/CP1/LOC9", to="NL/HUB", frm="NL/CP1",
                  body=location, token=token)
-        # Queued (durably, before the answer) for every connected eMSP: MS1, MS2 and GON (down, but nothing has
-        # marked it OFFLINE yet); not for MS3, which denies CP1, nor for any CPO.
+        # Queued (durably, before the answer) for every registered eMSP: MS1, MS2 and GON (down: OFFLINE or not,
+        # its queue is what it gets when it answers again); not for MS3, which denies CP1, nor for any CPO.
         assert code(r) == 1000 and "broadcast to 3 parties" in r.json()["status_message"], r.text
         queued = net.hub.query("""SELECT to_party_id, from_party_id FROM outbox WHERE path = '/NL/CP1/LOC9'
                                   AND method = 'PUT' ORDER BY to_party_id""")
@@ -223,10 +222,10 @@ def test_broadcast_push_reaches_every_connected_emsp_but_a_denied_one(net: Net) 
         wait_for(lambda: ms2.received("PATCH", "/receiver/locations/NL/CP1/LOC9"), 20, "the open-routed broadcast")
         assert not ms3.received(prefix="/receiver/locations/NL/CP1")
         assert not net.cpo.received(prefix="/receiver/locations/NL/CP1")
-        # A broadcast carries the sender's own objects; a GET, sessions and CDRs are never broadcast.
+        # A broadcast carries the sender's own objects; a GET of one object, sessions and CDRs are never broadcast.
         r = ocpi(net, ms1, "PUT", f"{HUB}/receiver/locations/NL/CPL/LOC1", to="NL/HUB", frm="NL/CP1", body={}, token=token)
         assert code(r) == 2001
-        for method, path in (("GET", "sender/locations"), ("PUT", "receiver/sessions/NL/CP1/S1")):
+        for method, path in (("GET", "sender/locations/NL/CPL/LOC1"), ("PUT", "receiver/sessions/NL/CP1/S1")):
             r = ocpi(net, ms1, method, f"{HUB}/{path}", to="NL/HUB", frm="NL/CP1", token=token,
                      body=None if method == "GET" else {})
             assert code(r) == 2001, r.text

@@ -1,6 +1,7 @@
-"""Broadcast push (digest §1.9): one push to every connected party of the opposite role that offers the module's
-Receiver interface, from the hub's party, with the URL's owner segments unchanged. Queued in the outbox in the
-caller's transaction, so the sender's 1000 means every copy is durable."""
+"""Broadcast push (digest §1.9): one push to every registered party of the opposite role that offers the module's
+Receiver interface (CONNECTED or OFFLINE: an OFFLINE party's coalesced queue is the state it gets back), from the
+hub's party, with the URL's owner segments unchanged. Queued in the outbox in the caller's transaction, so the
+sender's 1000 means every copy is durable."""
 
 from __future__ import annotations
 

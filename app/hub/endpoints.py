@@ -14,16 +14,17 @@ from litestar.enums import HttpMethod
 from app.db import peers
 from app.db.parties import Party
 from app.db.peers import Peer
-from app.hub import broadcast, forward, grants
-from app.hub.routing import FUNCTIONAL, Broadcast, Message, decide, key, label, sender_role
+from app.hub import broadcast, forward, getall, grants
+from app.hub.routing import FUNCTIONAL, Broadcast, GetAll, Message, decide, key, label, sender_role
 from app.logs import correlation_id
 from app.modules.access import routing_pair
 from app.modules.common import own_parties
+from app.ocpi import pagination
 from app.ocpi.auth import provide_peer
-from app.ocpi.client import OcpiCallError
 from app.ocpi.routing import PartyRef
 from app.ocpi.routing import headers as routing_headers
-from app.ocpi.transport import FORWARD_TIMEOUT, INVALID_PARAMETERS, RECEIVER_NOT_CONNECTED, OcpiError, not_found, read_json_body, respond
+from app.ocpi.transport import INVALID_PARAMETERS, RECEIVER_NOT_CONNECTED, OcpiError, not_found, parse_json, read_json_body, respond
+from app.outbox.queue import Push, enqueue_many
 
 log = logging.getLogger(__name__)
 PREFIX = forward.HUB_PATH
@@ -72,6 +73,11 @@ async def _route(request: Request[Any, Any, Any], caller: Peer, interface: str, 
     body = await read_json_body(request) or None
     try:
         target = await decide(state.pool, msg, hub)
+        if isinstance(target, GetAll):
+            page = pagination.parse(request)
+            data, returned, total = await getall.collect(state.client, state.vault, state.settings.request_timeout, msg,
+                                                         target, page)
+            return respond(data, headers={**ours, **pagination.headers(request, page, total, returned)})
         if isinstance(target, Broadcast):
             hub_party = key(msg.to) if msg.to is not None else hub[0].key
             async with state.pool.acquire() as conn, conn.transaction():
@@ -108,28 +114,26 @@ async def hub_receiver(request: Request[Any, Any, Any], caller: Peer, module: st
 
 @post("/responses/{token:str}", status_code=200)
 async def hub_response(request: Request[Any, Any, Any], caller: Peer, token: str) -> Response[Any]:
-    """An asynchronous result (CommandResult, ChargingProfileResult...) for a response_url the hub rewrote: sent on
-    to the original URL with the requester's token, from the receiver's party to the requester's."""
+    """An asynchronous result (CommandResult, ChargingProfileResult...) for a response_url the hub rewrote: queued
+    for the original URL (the requester's token, from the receiver's party to the requester's) in the outbox, so the
+    1000 answer means it is durable and delivered however long the requester is away."""
     state = request.app.state
     target = await forward.response_target(state.pool, token)
     if target is None or target.receiver_peer_id != caller.id:
         raise not_found("unknown response URL")
-    body = await read_json_body(request) or None
-    requester = await peers.by_id(state.pool, target.requester_peer_id)
     to, frm = forward.party(target.requester), forward.party(target.receiver)
-    if requester is None or not requester.registered or requester.token_out_enc is None:
-        raise OcpiError(RECEIVER_NOT_CONNECTED, f"receiver {label(to)} is not connected",
-                        headers=routing_headers(frm, to))
-    try:
-        relayed = await state.client.relay("POST", target.url, state.vault.decrypt(requester.token_out_enc),
-                                           base64=requester.auth_base64, body=body, to=to, from_=frm)
-    except OcpiCallError as exc:
-        code = FORWARD_TIMEOUT if exc.timed_out else RECEIVER_NOT_CONNECTED
-        raise OcpiError(code, f"receiver {label(to)} cannot be reached", detail=str(exc),
-                        headers=routing_headers(frm, to)) from None
-    answer, _ = await forward.response(relayed, {n: relayed.headers[n] for n in forward.RELAYED_HEADERS
-                                                 if n in relayed.headers}, stream=False)
-    return answer
+    body = await read_json_body(request)
+    parse_json(body, "result")  # a result the requester could not read is refused here, not queued
+    async with state.pool.acquire() as conn, conn.transaction():
+        requester = await peers.by_id(conn, target.requester_peer_id)
+        if requester is None or not requester.registered:
+            raise OcpiError(RECEIVER_NOT_CONNECTED, f"receiver {label(to)} is not connected",
+                            headers=routing_headers(frm, to))
+        correlation = correlation_id.get()  # the result's own, kept on the last hop as on every other
+        await enqueue_many(conn, [Push(requester.id, target.module, "POST", "", body, target.receiver,
+                                       target.requester, {"X-Correlation-ID": correlation} if correlation else None,
+                                       url=target.url, interface="SENDER")])
+    return respond(message=f"queued for {label(to)}", headers=routing_headers(frm, to))
 
 
 def router() -> Router:

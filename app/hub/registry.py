@@ -66,10 +66,11 @@ async def lookup(conn: asyncpg.Connection | asyncpg.Pool, country_code: str, par
 
 
 async def connected_with_role(conn: asyncpg.Connection | asyncpg.Pool, roles: Iterable[str], module: str,
-                              interface: str) -> list[Entry]:
-    """CONNECTED parties of `roles` whose peer offers `module`'s `interface` endpoint."""
-    wanted = set(roles)
-    candidates = [e for e in await entries(conn) if e.status == CONNECTED and e.role in wanted]
+                              interface: str, *, offline: bool = False) -> list[Entry]:
+    """CONNECTED (and with `offline`, OFFLINE too) parties of `roles` whose peer offers `module`'s `interface`
+    endpoint."""
+    wanted, statuses = set(roles), {CONNECTED, OFFLINE} if offline else {CONNECTED}
+    candidates = [e for e in await entries(conn) if e.status in statuses and e.role in wanted]
     if not candidates:
         return []
     offering = {r["id"] for r in await conn.fetch(

@@ -73,6 +73,13 @@ class Broadcast:
     """Connected parties the rules keep out, with the reason."""
 
 
+@dataclass(frozen=True, slots=True)
+class GetAll:
+    """GET All via the hub (`getall`): every connected owner party's Sender list, in this order."""
+
+    owners: list[Direct]
+
+
 def key(p: PartyRef) -> rules.Key:
     return (p.country_code, p.party_id)
 
@@ -91,13 +98,17 @@ def sender_role(caller: Peer, sender: PartyRef, module: str) -> str:
     return held[0]
 
 
-async def decide(conn: asyncpg.Connection | asyncpg.Pool, msg: Message, hub_parties: list[Party]) -> Direct | Broadcast:
+async def decide(conn: asyncpg.Connection | asyncpg.Pool, msg: Message,
+                 hub_parties: list[Party]) -> Direct | Broadcast | GetAll:
     if msg.to is None:
         return await _open(conn, msg)
     if key(msg.to) in {p.key for p in hub_parties}:
+        if msg.interface == "SENDER" and msg.method == "GET" and msg.path == "" and msg.module in OWNER:
+            return await get_all_targets(conn, msg)
         if msg.interface != "RECEIVER" or msg.method not in PUSHES or msg.module not in BROADCAST_MODULES:
             raise OcpiError(INVALID_PARAMETERS, f"OCPI-to {label(msg.to)} is the hub: a broadcast is a push (POST, PUT, "
-                                                f"PATCH or DELETE) to a Receiver interface of {', '.join(BROADCAST_MODULES)}; "
+                                                f"PATCH or DELETE) to a Receiver interface of {', '.join(BROADCAST_MODULES)}, "
+                                                f"a GET all is a GET of a Sender list of {', '.join(OWNER)}; "
                                                 "address another message to the party it is for")
         return await broadcast_targets(conn, msg)
     return await direct(conn, msg, msg.to, msg.path)
@@ -147,7 +158,9 @@ async def broadcast_targets(conn: asyncpg.Connection | asyncpg.Pool, msg: Messag
                                             f"{segments[0]}*{segments[1]}, OCPI-from is {label(msg.sender)}")
     seen: set[tuple[int, str, str]] = set()
     candidates: list[Entry] = []
-    for e in await registry.connected_with_role(conn, roles, msg.module, "RECEIVER"):
+    # OFFLINE parties too: their queue (coalesced per object) is what they get when they answer again; leaving
+    # them out would lose every update made while they were away.
+    for e in await registry.connected_with_role(conn, roles, msg.module, "RECEIVER", offline=True):
         if e.key != key(msg.sender) and (e.peer_id, *e.key) not in seen:
             seen.add((e.peer_id, *e.key))
             candidates.append(e)
@@ -161,3 +174,14 @@ async def broadcast_targets(conn: asyncpg.Connection | asyncpg.Pool, msg: Messag
         else:
             skipped.append((e, reason))
     return Broadcast(receivers, skipped)
+
+
+async def get_all_targets(conn: asyncpg.Connection | asyncpg.Pool, msg: Message) -> GetAll:
+    """Every CONNECTED party of the module's owner role offering its Sender list (not the asker, nor one the rules
+    keep apart from it), ordered by country code and party id."""
+    candidates = sorted({e.key: e for e in await registry.connected_with_role(conn, [OWNER[msg.module]], msg.module,
+                                                                               "SENDER") if e.key != key(msg.sender)}.values(),
+                        key=lambda e: e.key)
+    lists = await rules.load(conn, [key(msg.sender), *(e.key for e in candidates)])
+    owners = [await direct(conn, msg, PartyRef(*e.key), "") for e in candidates if lists.blocked(key(msg.sender), e.key) is None]
+    return GetAll(owners)
