@@ -20,8 +20,9 @@ def test_macro_fanout_smoke(tmp_path: Path) -> None:
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
     r = json.loads(out.read_text())["result"]
     assert r["changes"] == 120 and r["lost"] == 0 and r["slow_converged"] is True
-    # Three healthy receivers: each got every change, or a later one of the same EVSE instead (coalescing).
-    assert r["latency_samples"] + r["superseded"] >= 3 * 120 - r["superseded"]
+    # Each of the three healthy receivers got at least the last change of each of the 30 EVSEs (which nothing
+    # supersedes); lost == 0 says every other change was delivered or superseded.
+    assert r["latency_samples"] >= 3 * 30
     assert 0 < r["p50_ms"] <= r["p99_ms"] == r["slow_p99_ms"]
     assert r["deliveries_per_s"] > 0 and r["raw_client_per_s"] > 0 and r["raw_sockets_per_s"] > 0
     assert r["raw_client"]["failed"] == 0
