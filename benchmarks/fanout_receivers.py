@@ -24,6 +24,10 @@ every EVSE of a Location PUT/PATCH). The records are read through the control po
 
 and written to `--out` at SIGTERM/SIGINT. `ReceiversProcess` starts and drives it from another program.
 
+`drive()` commits EVSE status changes on a CPO (each with its own `last_updated` stamp, timed at commit),
+`final_states()` reads the CPO's final state, and `analyse()` says from the records what arrived, how late, what
+was lost, superseded or duplicated (used by `macro_fanout.py` and the multi-instance and kill -9 tests).
+
 `raw_ceiling()` is the ceiling the engine is compared with: a bare keep-alive client sending the same PATCHes to
 the same receivers (httpx, or rust_core's courier when it exists and is asked for).
 """
@@ -33,6 +37,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
+import math
 import json
 import secrets
 import signal
@@ -40,12 +46,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import asyncpg
 import msgspec
 
 HOST = "127.0.0.1"
@@ -313,6 +321,146 @@ async def serve(args: argparse.Namespace) -> None:
     await rs.stop()
     if args.out:
         rs.dump(args.out, False)
+
+
+# --- the changes that feed the receivers, and what their records say -----------------------------------
+
+STATUSES = ("CHARGING", "AVAILABLE", "BLOCKED", "AVAILABLE")
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return round(s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))], 2)
+
+
+@dataclass(slots=True)
+class Change:
+    index: int
+    evse: tuple[str, str]
+    status: str
+    stamp: str
+    committed_ns: int = 0
+
+
+async def drive(dsn: str, evses: list[tuple[str, str]], updates: int, rate: float, drivers: int,
+                t0: dt.datetime) -> list[Change]:
+    """Commit the changes; each is stamped T0 + index ms (unique, increasing) and timed right after its commit."""
+    from app.db.pool import create_pool
+    from app.modules.owned import set_evse_status
+    from app.schemas.types import format_datetime
+
+    changes = []
+    for i in range(updates):
+        at = t0 + dt.timedelta(milliseconds=i)
+        changes.append(Change(i, evses[i % len(evses)], STATUSES[(i // len(evses)) % len(STATUSES)],
+                              format_datetime(at)))
+    pool = await create_pool(dsn, drivers, drivers)
+    index = {evse: k for k, evse in enumerate(evses)}
+    start = time.monotonic()
+
+    async def driver(d: int) -> None:
+        # Driver d commits the changes of EVSEs d, d + drivers, ...: one EVSE's changes commit in order.
+        for c in changes:
+            if index[c.evse] % drivers != d:
+                continue
+            if rate > 0:
+                await asyncio.sleep(max(0.0, start + c.index / rate - time.monotonic()))
+            await set_evse_status(pool, c.evse[0], c.evse[1], c.status, t0 + dt.timedelta(milliseconds=c.index))
+            c.committed_ns = time.monotonic_ns()
+
+    try:
+        await asyncio.gather(*(driver(d) for d in range(drivers)))
+    finally:
+        await pool.close()
+    return changes
+
+
+async def final_states(dsn: str, evses: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """The CPO's final (status, last_updated) of each EVSE, from its database."""
+    wanted = {loc for loc, _ in evses}
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT id, data::text AS d FROM locations WHERE id = ANY($1::text[])", list(wanted))
+    finally:
+        await conn.close()
+    out = {}
+    for r in rows:
+        for e in json.loads(r["d"]).get("evses") or ():
+            out[(r["id"], str(e["uid"]))] = (e.get("status"), e.get("last_updated"))
+    return out
+
+
+def analyse(records: list[Record], changes: list[Change], healthy: set[int], converging: set[int],
+            final: dict[tuple[str, str], tuple[str, str]]) -> dict[str, Any]:
+    """Latency, loss and duplicates from the receivers' records (see the module docstring for the definitions).
+    `healthy`: receivers whose latency counts; `converging`: receivers expected to hold the final state."""
+    by_stamp = {c.stamp: c for c in changes}
+    first_commit = min(c.committed_ns for c in changes)
+    latencies: dict[int, list[float]] = defaultdict(list)
+    seen: set[tuple[int, str]] = set()
+    duplicates = reordered = 0
+    deliveries: dict[int, int] = defaultdict(int)
+    last_arrival: dict[int, int] = {}
+    state: dict[tuple[int, tuple[str, str]], tuple[str, str]] = {}
+    newest_stamp: dict[tuple[int, tuple[str, str]], str] = {}
+    for rec in records:
+        r, method, _path, t_ns = rec[0], rec[1], rec[2], rec[3]
+        if method not in ("PUT", "PATCH") or not rec[9]:
+            continue
+        deliveries[r] += 1
+        last_arrival[r] = max(last_arrival.get(r, 0), t_ns)
+        for loc, uid, status, stamp in rec[9]:
+            key = (r, (loc, uid))
+            if stamp is not None and key in newest_stamp and stamp < newest_stamp[key]:
+                reordered += 1
+            if stamp is not None:
+                newest_stamp[key] = max(newest_stamp.get(key, stamp), stamp)
+            state[key] = (status or "", stamp or "")
+            change = by_stamp.get(stamp or "")
+            if change is None or change.evse != (loc, uid):
+                continue
+            if (r, change.stamp) in seen:
+                duplicates += 1
+                continue
+            seen.add((r, change.stamp))
+            latencies[r].append((t_ns - change.committed_ns) / 1e6)
+    # Changes neither delivered nor superseded (a later change of the same EVSE delivered to that receiver).
+    latest_delivered: dict[tuple[int, tuple[str, str]], int] = {}
+    for r, stamp in seen:
+        c = by_stamp[stamp]
+        key = (r, c.evse)
+        latest_delivered[key] = max(latest_delivered.get(key, -1), c.index)
+    superseded = unsuperseded = wrong_final = 0
+    for r in converging:
+        for c in changes:
+            if (r, c.stamp) in seen:
+                continue
+            if latest_delivered.get((r, c.evse), -1) > c.index:
+                superseded += 1
+            else:
+                unsuperseded += 1
+        for evse, (status, stamp) in final.items():
+            if state.get((r, evse)) != (status, stamp):
+                wrong_final += 1
+    healthy_lat = [x for r in healthy for x in latencies[r]]
+    end_ns = max((last_arrival[r] for r in healthy if r in last_arrival), default=first_commit)
+    window = max((end_ns - first_commit) / 1e9, 1e-9)
+    healthy_deliveries = sum(deliveries[r] for r in healthy)
+    return {
+        "deliveries": healthy_deliveries,
+        "deliveries_all_receivers": sum(deliveries.values()),
+        "window_s": round(window, 3),
+        "deliveries_per_s": round(healthy_deliveries / window, 1),
+        "updates_per_s": round(len(changes) * len(healthy) / window, 1),
+        "p50_ms": pct(healthy_lat, 50), "p90_ms": pct(healthy_lat, 90), "p99_ms": pct(healthy_lat, 99),
+        "max_ms": pct(healthy_lat, 100),
+        "latency_samples": len(healthy_lat),
+        "lost": wrong_final + unsuperseded, "lost_final_state": wrong_final, "lost_not_superseded": unsuperseded,
+        "superseded": superseded, "duplicates": duplicates, "reordered": reordered,
+        "per_receiver_p99_ms": {str(r): pct(latencies[r], 99) for r in sorted(latencies)},
+    }
 
 
 # --- driving the process from another program ------------------------------------------------------------

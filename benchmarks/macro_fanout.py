@@ -48,7 +48,6 @@ import asyncio
 import base64
 import datetime as dt
 import json
-import math
 import os
 import platform
 import shutil
@@ -57,9 +56,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,25 +68,17 @@ for _p in (str(HERE), str(HERE.parent)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from fanout_receivers import ReceiversProcess, Record, raw_ceiling  # noqa: E402
+from fanout_receivers import Change, ReceiversProcess, analyse, drive, final_states, raw_ceiling  # noqa: E402
 from macro_http import BenchError, CpuSampler, Service, _on_sigterm, free_port  # noqa: E402
 
 V = "/ocpi/2.2.1"
 HUB = ("NL", "HUB")
 CPO = ("NL", "EXA")
-STATUSES = ("CHARGING", "AVAILABLE", "BLOCKED", "AVAILABLE")
 TARGETS = {"deliveries_per_s": 10_000, "p99_ms": 100, "ratio_to_raw": 0.5, "slow_p99_factor": 2.0}
 
 
 def log(message: str) -> None:
     print(f"[macro_fanout {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def pct(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return round(s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))], 2)
 
 
 # --- the two instances -------------------------------------------------------------------------------------
@@ -191,136 +180,6 @@ async def our_evses(cpo: Instance, n: int) -> list[tuple[str, str]]:
         await conn.close()
     out = [(r["id"], str(e["uid"])) for r in rows for e in json.loads(r["d"]).get("evses") or ()]
     return out[:n]
-
-
-async def final_states(cpo: Instance, evses: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
-    """The CPO's final (status, last_updated) of each EVSE, from its database."""
-    wanted = {loc for loc, _ in evses}
-    conn = await asyncpg.connect(cpo.dsn)
-    try:
-        rows = await conn.fetch("SELECT id, data::text AS d FROM locations WHERE id = ANY($1::text[])", list(wanted))
-    finally:
-        await conn.close()
-    out = {}
-    for r in rows:
-        for e in json.loads(r["d"]).get("evses") or ():
-            out[(r["id"], str(e["uid"]))] = (e.get("status"), e.get("last_updated"))
-    return out
-
-
-# --- the measured changes ----------------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class Change:
-    index: int
-    evse: tuple[str, str]
-    status: str
-    stamp: str
-    committed_ns: int = 0
-
-
-async def drive(cpo: Instance, evses: list[tuple[str, str]], updates: int, rate: float, drivers: int,
-                t0: dt.datetime) -> list[Change]:
-    """Commit the changes; each is stamped T0 + index ms (unique, increasing) and timed right after its commit."""
-    from app.db.pool import create_pool
-    from app.modules.owned import set_evse_status
-    from app.schemas.types import format_datetime
-
-    changes = []
-    for i in range(updates):
-        at = t0 + dt.timedelta(milliseconds=i)
-        changes.append(Change(i, evses[i % len(evses)], STATUSES[(i // len(evses)) % len(STATUSES)],
-                              format_datetime(at)))
-    pool = await create_pool(cpo.dsn, drivers, drivers)
-    index = {evse: k for k, evse in enumerate(evses)}
-    start = time.monotonic()
-
-    async def driver(d: int) -> None:
-        # Driver d commits the changes of EVSEs d, d + drivers, ...: one EVSE's changes commit in order.
-        for c in changes:
-            if index[c.evse] % drivers != d:
-                continue
-            if rate > 0:
-                await asyncio.sleep(max(0.0, start + c.index / rate - time.monotonic()))
-            await set_evse_status(pool, c.evse[0], c.evse[1], c.status, t0 + dt.timedelta(milliseconds=c.index))
-            c.committed_ns = time.monotonic_ns()
-
-    try:
-        await asyncio.gather(*(driver(d) for d in range(drivers)))
-    finally:
-        await pool.close()
-    return changes
-
-
-def analyse(records: list[Record], changes: list[Change], healthy: set[int], converging: set[int],
-            final: dict[tuple[str, str], tuple[str, str]]) -> dict[str, Any]:
-    """Latency, loss and duplicates from the receivers' records (see the module docstring for the definitions).
-    `healthy`: receivers whose latency counts; `converging`: receivers expected to hold the final state."""
-    by_stamp = {c.stamp: c for c in changes}
-    first_commit = min(c.committed_ns for c in changes)
-    latencies: dict[int, list[float]] = defaultdict(list)
-    seen: set[tuple[int, str]] = set()
-    duplicates = reordered = 0
-    deliveries: dict[int, int] = defaultdict(int)
-    last_arrival: dict[int, int] = {}
-    state: dict[tuple[int, tuple[str, str]], tuple[str, str]] = {}
-    newest_stamp: dict[tuple[int, tuple[str, str]], str] = {}
-    for rec in records:
-        r, method, _path, t_ns = rec[0], rec[1], rec[2], rec[3]
-        if method not in ("PUT", "PATCH") or not rec[9]:
-            continue
-        deliveries[r] += 1
-        last_arrival[r] = max(last_arrival.get(r, 0), t_ns)
-        for loc, uid, status, stamp in rec[9]:
-            key = (r, (loc, uid))
-            if stamp is not None and key in newest_stamp and stamp < newest_stamp[key]:
-                reordered += 1
-            if stamp is not None:
-                newest_stamp[key] = max(newest_stamp.get(key, stamp), stamp)
-            state[key] = (status or "", stamp or "")
-            change = by_stamp.get(stamp or "")
-            if change is None or change.evse != (loc, uid):
-                continue
-            if (r, change.stamp) in seen:
-                duplicates += 1
-                continue
-            seen.add((r, change.stamp))
-            latencies[r].append((t_ns - change.committed_ns) / 1e6)
-    # Changes neither delivered nor superseded (a later change of the same EVSE delivered to that receiver).
-    latest_delivered: dict[tuple[int, tuple[str, str]], int] = {}
-    for r, stamp in seen:
-        c = by_stamp[stamp]
-        key = (r, c.evse)
-        latest_delivered[key] = max(latest_delivered.get(key, -1), c.index)
-    superseded = unsuperseded = wrong_final = 0
-    for r in converging:
-        for c in changes:
-            if (r, c.stamp) in seen:
-                continue
-            if latest_delivered.get((r, c.evse), -1) > c.index:
-                superseded += 1
-            else:
-                unsuperseded += 1
-        for evse, (status, stamp) in final.items():
-            if state.get((r, evse)) != (status, stamp):
-                wrong_final += 1
-    healthy_lat = [x for r in healthy for x in latencies[r]]
-    end_ns = max((last_arrival[r] for r in healthy if r in last_arrival), default=first_commit)
-    window = max((end_ns - first_commit) / 1e9, 1e-9)
-    healthy_deliveries = sum(deliveries[r] for r in healthy)
-    return {
-        "deliveries": healthy_deliveries,
-        "deliveries_all_receivers": sum(deliveries.values()),
-        "window_s": round(window, 3),
-        "deliveries_per_s": round(healthy_deliveries / window, 1),
-        "updates_per_s": round(len(changes) * len(healthy) / window, 1),
-        "p50_ms": pct(healthy_lat, 50), "p90_ms": pct(healthy_lat, 90), "p99_ms": pct(healthy_lat, 99),
-        "max_ms": pct(healthy_lat, 100),
-        "latency_samples": len(healthy_lat),
-        "lost": wrong_final + unsuperseded, "lost_final_state": wrong_final, "lost_not_superseded": unsuperseded,
-        "superseded": superseded, "duplicates": duplicates, "reordered": reordered,
-        "per_receiver_p99_ms": {str(r): pct(latencies[r], 99) for r in sorted(latencies)},
-    }
 
 
 # --- the run ------------------------------------------------------------------------------------------------
@@ -432,7 +291,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         log(f"driving {args.updates} changes over {len(evses)} EVSEs, {args.drivers} drivers, "
             f"rate {args.rate or 'unpaced'}; {len(healthy)} healthy, {len(slow)} slow, {len(down)} down receivers")
         t = time.monotonic()
-        changes = asyncio.run(drive(cpo, evses, args.updates, args.rate, args.drivers, t0))
+        changes = asyncio.run(drive(cpo.dsn, evses, args.updates, args.rate, args.drivers, t0))
         drive_s = time.monotonic() - t
         log(f"committed {args.updates} changes in {drive_s:.1f} s ({args.updates / drive_s:,.0f}/s)")
         asyncio.run(wait_drained(cpo, None, args.settle, "CPO to hub"))
@@ -450,7 +309,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 slow_converged = False
         time.sleep(0.2)  # answers written after the outbox row was finished: none expected, but be fair
         records = receivers.records(work / "records.jsonl")
-        final = asyncio.run(final_states(cpo, sorted({c.evse for c in changes})))
+        final = asyncio.run(final_states(cpo.dsn, sorted({c.evse for c in changes})))
         result = analyse(records, changes, set(healthy), converging, final)
         result["changes"] = args.updates
         result["driver_commits_per_s"] = round(args.updates / drive_s, 1)
