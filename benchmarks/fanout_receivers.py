@@ -40,6 +40,7 @@ import contextlib
 import datetime as dt
 import math
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -64,9 +65,10 @@ MODULES = ("locations", "tariffs", "tokens")
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
-Record = tuple[int, str, str, int, float, str, str, str, str, list[tuple[str, str, str | None, str | None]]]
+Record = tuple[int, str, str, int, float, str, str, str, str, list[tuple[str, str, str | None, str | None]], int]
 """(receiver, method, path, arrival monotonic ns, arrival wall s, X-Request-ID, X-Correlation-ID, OCPI-from
-"CC/PID", OCPI-to "CC/PID", [(location id, evse uid, status, last_updated), ...])."""
+"CC/PID", OCPI-to "CC/PID", [(location id, evse uid, status, last_updated), ...], the client's port: which
+connection, so which sending process, it came over)."""
 
 
 def _timestamp() -> str:
@@ -148,16 +150,18 @@ class Receiver:
 class _Conn(asyncio.Protocol):
     """One keep-alive connection: requests parsed from the byte stream (Content-Length bodies), answered in order."""
 
-    __slots__ = ("rs", "rc", "transport", "buf")
+    __slots__ = ("rs", "rc", "transport", "buf", "client_port")
 
     def __init__(self, rs: ReceiverSet, rc: Receiver) -> None:
         self.rs, self.rc = rs, rc
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
+        self.client_port = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.client_port = int((transport.get_extra_info("peername") or ("", 0))[1])
         self.rc.conns.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -222,7 +226,7 @@ class ReceiverSet:
                 headers.get("x-correlation-id", ""),
                 f"{headers.get('ocpi-from-country-code', '')}/{headers.get('ocpi-from-party-id', '')}",
                 f"{headers.get('ocpi-to-country-code', '')}/{headers.get('ocpi-to-party-id', '')}",
-                evse_states(path, body) if method in ("PUT", "PATCH") else []))
+                evse_states(path, body) if method in ("PUT", "PATCH") else [], conn.client_port))
             out = envelope([] if method == "GET" else None)
         data = _response(200, out, keep)
         if rc.mode == "slow":
@@ -379,6 +383,7 @@ async def drive(dsn: str, evses: list[tuple[str, str]], updates: int, rate: floa
 
 async def final_states(dsn: str, evses: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
     """The CPO's final (status, last_updated) of each EVSE, from its database."""
+    asked = set(evses)
     wanted = {loc for loc, _ in evses}
     conn = await asyncpg.connect(dsn)
     try:
@@ -388,7 +393,8 @@ async def final_states(dsn: str, evses: list[tuple[str, str]]) -> dict[tuple[str
     out = {}
     for r in rows:
         for e in json.loads(r["d"]).get("evses") or ():
-            out[(r["id"], str(e["uid"]))] = (e.get("status"), e.get("last_updated"))
+            if (r["id"], str(e["uid"])) in asked:
+                out[(r["id"], str(e["uid"]))] = (e.get("status"), e.get("last_updated"))
     return out
 
 
@@ -404,7 +410,8 @@ def analyse(records: list[Record], changes: list[Change], healthy: set[int], con
     deliveries: dict[int, int] = defaultdict(int)
     last_arrival: dict[int, int] = {}
     state: dict[tuple[int, tuple[str, str]], tuple[str, str]] = {}
-    newest_stamp: dict[tuple[int, tuple[str, str]], str] = {}
+    newest: dict[tuple[int, tuple[str, str]], int] = {}
+    """Per receiver and EVSE: the newest change received (by index: stamps are not all the same length)."""
     for rec in records:
         r, method, _path, t_ns = rec[0], rec[1], rec[2], rec[3]
         if method not in ("PUT", "PATCH") or not rec[9]:
@@ -413,14 +420,13 @@ def analyse(records: list[Record], changes: list[Change], healthy: set[int], con
         last_arrival[r] = max(last_arrival.get(r, 0), t_ns)
         for loc, uid, status, stamp in rec[9]:
             key = (r, (loc, uid))
-            if stamp is not None and key in newest_stamp and stamp < newest_stamp[key]:
-                reordered += 1
-            if stamp is not None:
-                newest_stamp[key] = max(newest_stamp.get(key, stamp), stamp)
             state[key] = (status or "", stamp or "")
             change = by_stamp.get(stamp or "")
             if change is None or change.evse != (loc, uid):
                 continue
+            if change.index < newest.get(key, -1):
+                reordered += 1
+            newest[key] = max(newest.get(key, -1), change.index)
             if (r, change.stamp) in seen:
                 duplicates += 1
                 continue
@@ -433,6 +439,7 @@ def analyse(records: list[Record], changes: list[Change], healthy: set[int], con
         key = (r, c.evse)
         latest_delivered[key] = max(latest_delivered.get(key, -1), c.index)
     superseded = unsuperseded = wrong_final = 0
+    examples: list[dict[str, Any]] = []
     for r in converging:
         for c in changes:
             if (r, c.stamp) in seen:
@@ -444,6 +451,11 @@ def analyse(records: list[Record], changes: list[Change], healthy: set[int], con
         for evse, (status, stamp) in final.items():
             if state.get((r, evse)) != (status, stamp):
                 wrong_final += 1
+                if len(examples) < 5:
+                    examples.append({"receiver": r, "evse": "/".join(evse), "cpo": [status, stamp],
+                                     "receiver_has": state.get((r, evse)),
+                                     "arrivals": [s for rec in records if rec[0] == r for s in rec[9]
+                                                  if (s[0], s[1]) == evse][-4:]})
     healthy_lat = [x for r in healthy for x in latencies[r]]
     end_ns = max((last_arrival[r] for r in healthy if r in last_arrival), default=first_commit)
     window = max((end_ns - first_commit) / 1e9, 1e-9)
@@ -458,7 +470,7 @@ def analyse(records: list[Record], changes: list[Change], healthy: set[int], con
         "max_ms": pct(healthy_lat, 100),
         "latency_samples": len(healthy_lat),
         "lost": wrong_final + unsuperseded, "lost_final_state": wrong_final, "lost_not_superseded": unsuperseded,
-        "superseded": superseded, "duplicates": duplicates, "reordered": reordered,
+        "superseded": superseded, "duplicates": duplicates, "reordered": reordered, "lost_examples": examples,
         "per_receiver_p99_ms": {str(r): pct(latencies[r], 99) for r in sorted(latencies)},
     }
 
@@ -471,11 +483,11 @@ class ReceiversProcess:
     def __init__(self, n: int, base_port: int, control_port: int, *, party_prefix: str = "R",
                  log: Path | None = None, python: str = sys.executable) -> None:
         self.n, self.base_port, self.control_port = n, base_port, control_port
-        out = log.open("ab") if log else subprocess.DEVNULL
-        self.proc = subprocess.Popen(
-            [python, str(Path(__file__).resolve()), "--receivers", str(n), "--base-port", str(base_port),
-             "--control-port", str(control_port), "--party-prefix", party_prefix],
-            stdout=subprocess.PIPE, stderr=out, start_new_session=True)
+        with (log.open("ab") if log else open(os.devnull, "wb")) as out:
+            self.proc = subprocess.Popen(
+                [python, str(Path(__file__).resolve()), "--receivers", str(n), "--base-port", str(base_port),
+                 "--control-port", str(control_port), "--party-prefix", party_prefix],
+                stdout=subprocess.PIPE, stderr=out, start_new_session=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
@@ -511,6 +523,8 @@ class ReceiversProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def load_records(path: Path) -> list[Record]:

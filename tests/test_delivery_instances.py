@@ -45,7 +45,7 @@ def two(pg_admin_dsn: str, tmp_path: Path) -> Iterator[tuple[Instance, Instance,
     b: Instance | None = None
     try:
         a.cli("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging")
-        import_locations(a, tmp_path / "locations.jsonl", 60)
+        import_locations(a, tmp_path / "locations.jsonl", 80)
         register_receivers(a, receivers)
         b = sibling(a, "cpo-b", 19602)
         a.start()

@@ -29,7 +29,7 @@ def net(pg_admin_dsn: str, tmp_path: Path) -> Iterator[tuple[Instance, Instance,
     try:
         hub.cli("party", "add", "NL", "HUB", "HUB", "--name", "The Hub")
         cpo.cli("party", "add", "NL", "EXA", "CPO", "--name", "Example Charging")
-        import_locations(cpo, tmp_path / "locations.jsonl", 50)
+        import_locations(cpo, tmp_path / "locations.jsonl", 60)
         register_receivers(hub, receivers)
         hub.start()
         cpo.start()
