@@ -251,13 +251,14 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "started_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "environment": {"cores": os.cpu_count(), "python": platform.python_version(), "database": hub.mode,
-                        "courier": os.environ.get("OCPI_ENGINE_COURIER", "") or args.courier or "default"},
+                        "courier": args.courier},
         "targets": TARGETS,
     }
     try:
         log(f"work folder {work}; database: {hub.mode}")
         hub.prepare()
         cpo.prepare()
+        report["environment"]["courier"] = getattr(hub.settings(), "courier", "python")
         hub.cli("party", "add", HUB[0], HUB[1], "HUB", "--name", "Bench hub")
         cpo.cli("party", "add", CPO[0], CPO[1], "CPO", "--name", "Bench CPO")
         locations = work / "locations.jsonl"
@@ -330,8 +331,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         tokens = asyncio.run(receiver_tokens(hub, peer_ids))
         n_ceiling = min(args.ceiling_requests, max(1, result["deliveries"]))
         kind = args.ceiling_client
-        if kind == "auto":
-            kind = "rust" if (os.environ.get("OCPI_ENGINE_COURIER") or args.courier) == "rust" else "httpx"
+        if kind == "auto":  # the kind of client the hub's engine uses
+            kind = "rust" if getattr(hub.settings(), "courier", "python") == "rust" else "httpx"
         concurrency = args.ceiling_concurrency or max(len(healthy), 1) * 2
         raw = raw_ceiling(build_ceiling(changes, receivers, healthy, tokens, n_ceiling), concurrency=concurrency,
                           kind=kind)
