@@ -15,7 +15,8 @@ Measured: N EVSE status changes on the CPO (`app.modules.owned.set_evse_status`,
 `evse-status` command does, without a process start per change), over --evses EVSEs round-robin, from --drivers
 concurrent connections, at --rate changes/s (0: as fast as they commit). Each change has its own `last_updated`
 (a unique millisecond stamp), so every arrival names the change it carries. The CPO pushes each PATCH to the hub
-(OCPI-to: the hub party: a broadcast), the hub fans it out to every receiver.
+(OCPI-to: the hub party: a broadcast), the hub fans it out to every receiver. With --direct there is no hub: the
+receivers are the CPO's own eMSPs (the delivery engine's fan-out alone, for comparison).
 
 Reported (JSON with --json):
 - `deliveries_per_s`: Locations calls the healthy receivers got, over the time from the first change's commit to the
@@ -128,8 +129,8 @@ class Instance(Service):
 
 
 async def register_receivers(hub: Instance, receivers: ReceiversProcess, parallel: int = 8) -> list[int]:
-    """The hub registers every receiver with the normal handshake, each admitted for its own eMSP party. Returns the
-    hub's peer id of each receiver (in receiver order)."""
+    """The hub (or the CPO with --direct) registers every receiver with the normal handshake, each admitted for its
+    own eMSP party. Returns its peer id of each receiver (in receiver order)."""
     from app.db.peers import PeerParty
     from app.db.pool import create_pool
     from app.ocpi.client import OcpiClient
@@ -243,6 +244,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             extra[name] = str(value)
     hub = Instance(work, "hub", args.log_level.upper(), extra)
     cpo = Instance(work, "cpo", args.log_level.upper(), extra)
+    fan = cpo if args.direct else hub
+    """The instance that fans out: the hub, or with --direct the CPO itself (receivers are its own eMSPs)."""
+    instances = [cpo] if args.direct else [cpo, hub]
     receivers: ReceiversProcess | None = None
     slow = list(range(args.slow))
     down = list(range(args.slow, args.slow + args.down))
@@ -256,37 +260,41 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     }
     try:
         log(f"work folder {work}; database: {hub.mode}")
-        hub.prepare()
-        cpo.prepare()
-        report["environment"]["courier"] = getattr(hub.settings(), "courier", "python")
-        hub.cli("party", "add", HUB[0], HUB[1], "HUB", "--name", "Bench hub")
+        for inst in instances:
+            inst.prepare()
+        report["environment"]["courier"] = getattr(fan.settings(), "courier", "python")
+        if not args.direct:
+            hub.cli("party", "add", HUB[0], HUB[1], "HUB", "--name", "Bench hub")
         cpo.cli("party", "add", CPO[0], CPO[1], "CPO", "--name", "Bench CPO")
         locations = work / "locations.jsonl"
         n_loc = write_locations(locations, args.evses, args.seed)
         cpo.cli("import", "locations", str(locations), "--no-push", "--no-progress")
-        hub.start_server(args.workers, hub.port, None)
+        if not args.direct:
+            hub.start_server(args.workers, hub.port, None)
         cpo.start_server(args.workers, cpo.port, None)
         receivers = ReceiversProcess(args.receivers, args.base_port, args.base_port - 1, log=work / "receivers.log")
         t = time.monotonic()
-        peer_ids = asyncio.run(register_receivers(hub, receivers))
-        log(f"hub registered {len(peer_ids)} receivers in {time.monotonic() - t:.1f} s")
-        token_a = hub.cli("peer", "invite", "--label", "cpo", "--party", f"{CPO[0]}/{CPO[1]}/CPO").stdout \
-            .split("token A:")[1].split()[0]
-        cpo.cli("peer", "register", "--label", "hub", "--", hub.versions_url, token_a)
+        peer_ids = asyncio.run(register_receivers(fan, receivers))
+        log(f"the {fan.name} registered {len(peer_ids)} receivers in {time.monotonic() - t:.1f} s")
+        if not args.direct:
+            token_a = hub.cli("peer", "invite", "--label", "cpo", "--party", f"{CPO[0]}/{CPO[1]}/CPO").stdout \
+                .split("token A:")[1].split()[0]
+            cpo.cli("peer", "register", "--label", "hub", "--", hub.versions_url, token_a)
         evses = asyncio.run(our_evses(cpo, args.evses))
         if len(evses) < args.evses:
             raise BenchError(f"only {len(evses)} EVSEs in {n_loc} locations")
         t = time.monotonic()
         asyncio.run(wait_drained(cpo, None, args.settle, "set-up (CPO)"))
-        asyncio.run(wait_drained(hub, None, args.settle, "set-up (hub)"))
+        if not args.direct:
+            asyncio.run(wait_drained(hub, None, args.settle, "set-up (hub)"))
         log(f"set-up pushes drained in {time.monotonic() - t:.1f} s; {len(evses)} EVSEs in {n_loc} locations")
         receivers.mode(slow, "slow", 1.0)
         receivers.mode(down, "down")
         receivers.clear()
-        report["setup_outbox"] = {"hub": asyncio.run(hub.outbox_states()), "cpo": asyncio.run(cpo.outbox_states())}
+        report["setup_outbox"] = {i.name: asyncio.run(i.outbox_states()) for i in instances}
 
-        assert hub.proc is not None
-        sampler = CpuSampler(hub.proc.pid, generator_is_child=False)
+        assert fan.proc is not None
+        sampler = CpuSampler(fan.proc.pid, generator_is_child=False)
         sampler.start()
         t0 = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
         log(f"driving {args.updates} changes over {len(evses)} EVSEs, {args.drivers} drivers, "
@@ -295,14 +303,15 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         changes = asyncio.run(drive(cpo.dsn, evses, args.updates, args.rate, args.drivers, t0))
         drive_s = time.monotonic() - t
         log(f"committed {args.updates} changes in {drive_s:.1f} s ({args.updates / drive_s:,.0f}/s)")
-        asyncio.run(wait_drained(cpo, None, args.settle, "CPO to hub"))
-        asyncio.run(wait_drained(hub, [peer_ids[i] for i in healthy], args.settle, "hub to healthy receivers"))
+        if not args.direct:
+            asyncio.run(wait_drained(cpo, None, args.settle, "CPO to hub"))
+        asyncio.run(wait_drained(fan, [peer_ids[i] for i in healthy], args.settle, "to the healthy receivers"))
         cpu = sampler.stop()
         converging = set(healthy)
         slow_converged = None
         if slow:
             try:
-                asyncio.run(wait_drained(hub, [peer_ids[i] for i in slow], args.settle, "hub to slow receivers"))
+                asyncio.run(wait_drained(fan, [peer_ids[i] for i in slow], args.settle, "to the slow receivers"))
                 converging |= set(slow)
                 slow_converged = True
             except BenchError as exc:
@@ -319,20 +328,20 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             result["slow_converged"] = slow_converged
         if args.down:
             result["down_p99_ms"] = result["p99_ms"]
-            result["down_open_rows"] = asyncio.run(hub.open_rows([peer_ids[i] for i in down]))
+            result["down_open_rows"] = asyncio.run(fan.open_rows([peer_ids[i] for i in down]))
             result["down_open_rows_note"] = ("rows queued for the down receivers when the run ended: bounded by "
                                              "the EVSEs changed when coalescing works")
         result["cpu"] = cpu
-        result["outbox"] = {"hub": asyncio.run(hub.outbox_states()), "cpo": asyncio.run(cpo.outbox_states())}
+        result["outbox"] = {i.name: asyncio.run(i.outbox_states()) for i in instances}
         if result["deliveries"] == 0:
             raise BenchError("no change reached a receiver: is the hub role (broadcast) in this build? "
-                             f"outboxes {result['outbox']}\nhub log:\n{hub.log_tail()}")
+                             f"outboxes {result['outbox']}\nlog:\n{fan.log_tail()}")
 
-        tokens = asyncio.run(receiver_tokens(hub, peer_ids))
+        tokens = asyncio.run(receiver_tokens(fan, peer_ids))
         n_ceiling = min(args.ceiling_requests, max(1, result["deliveries"]))
         kind = args.ceiling_client
         if kind == "auto":  # the kind of client the hub's engine uses
-            kind = "rust" if getattr(hub.settings(), "courier", "python") == "rust" else "httpx"
+            kind = "rust" if getattr(fan.settings(), "courier", "python") == "rust" else "httpx"
         concurrency = args.ceiling_concurrency or max(len(healthy), 1) * 2
         raw = raw_ceiling(build_ceiling(changes, receivers, healthy, tokens, n_ceiling), concurrency=concurrency,
                           kind=kind)
@@ -343,12 +352,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         result["raw_sockets_per_s"] = sockets["per_s"]
         result["ratio_to_raw"] = round(result["deliveries_per_s"] / raw["per_s"], 3) if raw["per_s"] else None
         report["result"] = result
-        report["server_log_tail"] = {"hub": hub.log_tail(1500), "cpo": cpo.log_tail(1500)}
+        report["server_log_tail"] = {i.name: i.log_tail(1500) for i in instances}
         return report
     finally:
         if receivers is not None:
             receivers.stop()
-        for inst in (cpo, hub):
+        for inst in instances:
             with suppress(Exception):
                 inst.close()
         if own_work and not args.keep:
@@ -359,7 +368,7 @@ def summary(report: dict[str, Any]) -> str:
     r = report["result"]
     c = report["config"]
     lines = [
-        f"Fan-out: {c['updates']:,} EVSE changes x {c['receivers']} receivers ({c['slow']} slow, {c['down']} down), "
+        f"Fan-out {'direct from the CPO' if c['direct'] else 'through the hub'}: {c['updates']:,} EVSE changes x {c['receivers']} receivers ({c['slow']} slow, {c['down']} down), "
         f"{report['environment']['cores']} cores, courier {report['environment']['courier']}",
         f"  deliveries/s {r['deliveries_per_s']:,.0f} ({r['deliveries']:,} in {r['window_s']} s; updates conveyed/s "
         f"{r['updates_per_s']:,.0f}); driver {r['driver_commits_per_s']:,.0f} commits/s",
@@ -369,7 +378,7 @@ def summary(report: dict[str, Any]) -> str:
         f"superseded {r['superseded']}, duplicates {r['duplicates']}, reordered {r['reordered']}",
         f"  raw client ({r['raw_client']['client']}): {r['raw_client_per_s']:,.0f}/s (ratio {r['ratio_to_raw']}); "
         f"raw sockets {r['raw_sockets_per_s']:,.0f}/s",
-        f"  outbox after the run: hub {r['outbox']['hub']}, cpo {r['outbox']['cpo']}",
+        f"  outbox after the run: {r['outbox']}",
     ]
     if "slow_p99_ms" in r:
         lines.append(f"  slow_p99_ms {r['slow_p99_ms']} (healthy receivers), slow converged: {r['slow_converged']}")
@@ -399,6 +408,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--log-level", default="WARNING")
     ap.add_argument("--json", type=Path, metavar="OUT")
+    ap.add_argument("--direct", action="store_true",
+                    help="no hub: the receivers are the CPO's own eMSPs (the delivery engine's fan-out alone)")
     ap.add_argument("--quick", action="store_true", help="10 receivers, 500 changes over 100 EVSEs")
     ap.add_argument("--work-dir", type=Path)
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, records)")
