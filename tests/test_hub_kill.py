@@ -17,8 +17,8 @@ from tests.fanout_setup import (Driver, ReceiversProcess, analyse, at_port, drai
 from tests.service import Instance, run, wait_for
 
 RECEIVERS = 3
-UPDATES = 600
-EVSES = 120
+UPDATES = 400
+EVSES = 100
 
 
 @pytest.fixture
