@@ -115,6 +115,19 @@ class Instance(Service):
             await conn.close()
         return {r["state"]: int(r["n"]) for r in rows}
 
+    async def why_open(self) -> str:
+        """What the open rows and the peers' delivery status say (for an error message)."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            rows = await conn.fetch("SELECT state, left(last_error, 200) AS e, count(*) AS n, max(attempts) AS a "
+                                    "FROM outbox WHERE state IN ('PENDING', 'SENDING') GROUP BY 1, 2")
+            peers = await conn.fetch("SELECT peer_id, status, failures, left(last_error, 200) AS e FROM peer_delivery "
+                                     "WHERE status <> 'CONNECTED' OR failures > 0")
+        finally:
+            await conn.close()
+        return (f"open rows {[dict(r) for r in rows]}; peers not CONNECTED or failing {[dict(r) for r in peers]}; "
+                f"log tail:\n{self.log_tail(1500)}")
+
     async def open_rows(self, peer_ids: list[int] | None = None) -> int:
         """Rows still to deliver (PENDING, SENDING), to these peers or to all."""
         conn = await asyncpg.connect(self.dsn)
@@ -197,7 +210,8 @@ async def wait_drained(inst: Instance, peer_ids: list[int] | None, timeout: floa
         if n != last:
             last, last_change = n, time.monotonic()
         if time.monotonic() - last_change > timeout:
-            raise BenchError(f"{what}: {n} rows still open on the {inst.name} after {timeout:.0f} s without progress")
+            raise BenchError(f"{what}: {n} rows still open on the {inst.name} after {timeout:.0f} s without progress; "
+                             f"{await inst.why_open()}")
         await asyncio.sleep(0.05)
 
 
