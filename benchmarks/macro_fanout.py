@@ -417,7 +417,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--ceiling-client", choices=["auto", "httpx", "rust", "sockets"], default="auto")
     ap.add_argument("--ceiling-requests", type=int, default=20_000, help="PATCHes the raw client sends at most")
     ap.add_argument("--ceiling-concurrency", type=int, default=0, help="default: 2 per healthy receiver")
-    ap.add_argument("--settle", type=float, default=120.0, help="seconds without progress before giving up")
+    ap.add_argument("--settle", type=float, default=240.0,
+                    help="seconds without progress before giving up (more than the backoff cap + a request timeout)")
     ap.add_argument("--base-port", type=int, default=19701, help="receiver i listens on BASE+i, control on BASE-1")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--log-level", default="WARNING")
