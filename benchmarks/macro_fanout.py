@@ -27,7 +27,8 @@ Reported (JSON with --json):
   in a run with --slow / --down (the healthy receivers only: what the issue compares with the plain run's p99).
 - `lost` and `duplicates`. With coalescing a change superseded by a later change of the same EVSE before it was
   delivered is not lost: the receiver got the newer state instead. So, per receiver that is expected to have
-  converged (healthy ones; slow ones when they converged within --settle; never the down ones):
+  converged (healthy ones; slow ones when they converged within --settle; down ones only with --recover, which
+  brings them back after the run):
   lost = (EVSEs whose last state received differs from the CPO's final state, read from its database)
        + (changes neither delivered nor superseded by a delivered later change of the same EVSE).
   `superseded` counts the changes coalesced away; `duplicates` the repeated arrivals of one change at one receiver
@@ -331,6 +332,19 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             except BenchError as exc:
                 log(f"slow receivers did not converge: {exc}")
                 slow_converged = False
+        down_open = asyncio.run(fan.open_rows([peer_ids[i] for i in down])) if down else 0
+        recovered = None
+        if down and args.recover:
+            # Back up: each down receiver must end with the CPO's final state of every EVSE (what changed while
+            # it was away reaches it once the engine's probe finds it answering again).
+            receivers.mode(down, "up")
+            t = time.monotonic()
+            try:
+                asyncio.run(wait_drained(fan, [peer_ids[i] for i in down], args.settle, "to the recovered receivers"))
+                recovered = round(time.monotonic() - t, 1)
+            except BenchError as exc:
+                log(f"recovered receivers did not converge: {exc}")
+            converging |= set(down)
         time.sleep(0.2)  # answers written after the outbox row was finished: none expected, but be fair
         records = receivers.records(work / "records.jsonl")
         final = asyncio.run(final_states(cpo.dsn, sorted({c.evse for c in changes})))
@@ -342,7 +356,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             result["slow_converged"] = slow_converged
         if args.down:
             result["down_p99_ms"] = result["p99_ms"]
-            result["down_open_rows"] = asyncio.run(fan.open_rows([peer_ids[i] for i in down]))
+            result["down_open_rows"] = down_open
+            if args.recover:
+                result["recovered_after_s"] = recovered
             result["down_open_rows_note"] = ("rows queued for the down receivers when the run ended: bounded by "
                                              "the EVSEs changed when coalescing works")
         result["cpu"] = cpu
@@ -398,7 +414,8 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(f"  slow_p99_ms {r['slow_p99_ms']} (healthy receivers), slow converged: {r['slow_converged']}")
     if "down_p99_ms" in r:
         lines.append(f"  down_p99_ms {r['down_p99_ms']} (healthy receivers); rows open for the down ones: "
-                     f"{r['down_open_rows']}")
+                     f"{r['down_open_rows']}" + (f"; back up, they converged after {r['recovered_after_s']} s "
+                                                 "(counted in lost)" if "recovered_after_s" in r else ""))
     return "\n".join(lines)
 
 
@@ -423,6 +440,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--log-level", default="WARNING")
     ap.add_argument("--json", type=Path, metavar="OUT")
+    ap.add_argument("--recover", action="store_true",
+                    help="after the run, bring the down receivers back and count them in `lost` too")
     ap.add_argument("--direct", action="store_true",
                     help="no hub: the receivers are the CPO's own eMSPs (the delivery engine's fan-out alone)")
     ap.add_argument("--quick", action="store_true", help="10 receivers, 500 changes over 100 EVSEs")
