@@ -48,8 +48,6 @@ def _offline(hub: Instance, peer_id: int) -> bool:
     return bool(rows) and rows[0]["status"] == "OFFLINE"
 
 
-@pytest.mark.xfail(strict=True, reason="the hub broadcasts only to CONNECTED parties and nothing resynchronises a "
-                                       "party when it is CONNECTED again: what changed while it was OFFLINE is lost")
 def test_a_receiver_down_during_broadcasts_gets_the_final_state_when_back(
         net: tuple[Instance, Instance, ReceiversProcess, list[int]]) -> None:
     hub, cpo, receivers, peer_ids = net
