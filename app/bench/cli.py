@@ -24,7 +24,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     benches = [b for b in registry.BENCHMARKS if not args.only or b.name in args.only]
     opts = runner.Options(quick=args.quick, base_port=args.base_port, work_dir=args.work_dir, timeout=args.timeout)
-    result = runner.run_all(benches, folder, opts)
+    try:
+        result = runner.run_all(benches, folder, opts)
+    except KeyboardInterrupt:
+        runner.progress("interrupted; the running benchmark was stopped")
+        return 130
     outcomes = {name: runner.Outcome.from_json(name, o) for name, o in result["benchmarks"].items()}
     verdicts = compare.compare(outcomes, old, args.tolerance) if old is not None else None
     print(table.render(outcomes, result["environment"], verdicts, args.tolerance, result["seconds"]))

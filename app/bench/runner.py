@@ -122,10 +122,13 @@ def run_one(bench: Benchmark, folder: Path, opts: Options, work: Path) -> Outcom
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_env(), cwd=work,
                                 start_new_session=True)
         try:
-            rc = proc.wait(opts.timeout)
-        except BaseException:  # timeout or Ctrl-C: stop the benchmark (and its servers) before going on
+            rc: int | None = proc.wait(opts.timeout)
+        except subprocess.TimeoutExpired:  # stop the benchmark (it cleans up its servers) and go on
             _stop(proc)
             rc = None
+        except BaseException:  # Ctrl-C: the same, then stop the suite
+            _stop(proc)
+            raise
     seconds = time.perf_counter() - t
     shown = [Path(c).name if c in (sys.executable, str(script)) else c for c in cmd]
     if rc is None:
