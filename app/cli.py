@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.service_cli import add_commands
 
     add_commands(sub)
+    from app.bench.cli import add_command as add_bench
+
+    add_bench(sub)
     return parser
 
 

@@ -1,10 +1,12 @@
 """Macro benchmark: price N generated CDRs end to end through the batch path.
 
 JSON Lines in (read from disk in chunks), priced JSON Lines out (written to disk), exactly what
-`ocpi-engine price-batch` does, plus the parse-only baseline on the same file (the ceiling:
-validating every line as JSON on all cores, no pricing, no output).
+`ocpi-engine price-batch` does, beside two same-run baselines over the same file:
+- rust_core parse-only (the ceiling: validating every line as JSON on all cores, no pricing, no output);
+- orjson parse-only (what Python merely parsing the lines costs: `orjson.loads` of each line, one thread);
+  `price_vs_orjson` is the issue-10 figure (price-batch end to end / orjson parse-only).
 
-    python benchmarks/macro_batch.py --cdrs 1000000 [--seed 42] [--work-dir bench-data]
+    python benchmarks/macro_batch.py --cdrs 1000000 [--seed 42] [--work-dir bench-data] [--json OUT] [--quick]
 
 Peak memory is the process's max RSS (the file itself is never held in memory).
 """
@@ -24,6 +26,21 @@ from generate import generate  # noqa: E402
 
 from app.rating import PricingOptions, price_file  # noqa: E402
 from rust_core import TariffSet, parse_only  # noqa: E402
+
+
+def orjson_parse_only(path: Path) -> tuple[int, float]:
+    """Lines parsed by orjson and the seconds it took (orjson: `pip install ocpi-engine[bench]`)."""
+    import orjson
+
+    loads = orjson.loads
+    t0 = time.perf_counter()
+    records = 0
+    with path.open("rb") as f:
+        for line in f:
+            if line.strip():
+                loads(line)
+                records += 1
+    return records, time.perf_counter() - t0
 
 
 def run(n: int, seed: int, work: Path, chunk_mb: int = 16) -> dict[str, float]:
@@ -46,6 +63,7 @@ def run(n: int, seed: int, work: Path, chunk_mb: int = 16) -> dict[str, float]:
         for chunk in iter_chunks(f, chunk_mb * 1024 * 1024):
             records += parse_only(chunk)[0]
     parse_s = time.perf_counter() - t0
+    orjson_records, orjson_s = orjson_parse_only(cdrs_path)
 
     tariffs = TariffSet(tariffs_path.read_bytes())
     out = work / "priced.jsonl"
@@ -61,6 +79,8 @@ def run(n: int, seed: int, work: Path, chunk_mb: int = 16) -> dict[str, float]:
         "price_cdrs_per_s": summary.per_second,
         "price_mib_per_s": size / 2**20 / summary.seconds,
         "price_vs_parse": summary.per_second / (records / parse_s),
+        "orjson_parse_only_cdrs_per_s": orjson_records / orjson_s,
+        "price_vs_orjson": summary.per_second / (orjson_records / orjson_s),
         "peak_rss_mib": peak_mib,
         "output_mib": out.stat().st_size / 2**20,
     }
@@ -73,9 +93,16 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--work-dir", type=Path, default=Path("bench-data"))
     ap.add_argument("--chunk-mb", type=int, default=16)
+    ap.add_argument("--quick", action="store_true", help="50,000 CDRs (a few seconds)")
+    ap.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON to OUT")
     args = ap.parse_args()
+    if args.quick:
+        args.cdrs = min(args.cdrs, 50_000)
     result = run(args.cdrs, args.seed, args.work_dir, args.chunk_mb)
-    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}, indent=2))
+    text = json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
     return 0 if result["errors"] == 0 else 1
 
 

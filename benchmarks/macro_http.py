@@ -23,6 +23,10 @@ Load generator: `wrk` when installed (Lua scripts walk the offsets / make unique
 else (or with --generator builtin) an asyncio client over raw keep-alive HTTP/1.1 sockets. CPU use of the
 server processes, PostgreSQL and the generator is sampled from /proc over each measured run.
 
+Same-run baseline (`bare_requests_per_s`, unless --no-bare): after each scenario, the same generator with the same
+connections and duration against `canned_server.py`, which answers every request with a real answer recorded from
+the server (no work at all): the ceiling of this generator over loopback. `ratio_to_bare` = requests_per_s / it.
+
 Output: a summary table on stdout, progress on stderr, and with --json FILE the results as JSON.
 Traffic goes to 127.0.0.1 only; every run is bounded by --duration and --max-requests.
 """
@@ -730,6 +734,41 @@ def lua_quote(text: str) -> str:
 # The service under test: database, CLI, server process
 # ------------------------------------------------------------------------------------------------------
 
+def record_answer(port: int, request: bytes) -> bytes:
+    """One real answer of the server, as raw bytes with a Content-Length (what the canned server replays)."""
+    async def once() -> bytes:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.write(request)
+        status, headers, body, _ = await _read_response(reader)
+        writer.close()
+        head = [f"HTTP/1.1 {status} OK".encode()] + [k + b": " + v for k, v in headers.items()
+                                                      if k not in (b"content-length", b"transfer-encoding", b"date")]
+        return b"\r\n".join(head + [b"content-length: %d" % len(body), b"", b""]) + body
+    return asyncio.run(once())
+
+
+class CannedServer:
+    """`canned_server.py` in its own process (it must not share the generator's CPU time slice or event loop)."""
+
+    def __init__(self, answer: bytes, work: Path) -> None:
+        path = work / "canned-answer.bin"
+        path.write_bytes(answer)
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "canned_server.py"), str(path), str(self.port)],
+                                     stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != b"ready":
+            raise BenchError("the canned server did not start")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -971,6 +1010,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="run ANALYZE after the import (as autovacuum would within about a minute); without it the "
                          "scenarios see the freshly imported table without planner statistics")
     ap.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON to FILE")
+    ap.add_argument("--no-bare", dest="bare", action="store_false",
+                    help="skip the baseline (the same generator against a canned answer, after each scenario)")
     ap.add_argument("--work-dir", type=Path, help="folder for temporary files (default: a new temporary folder, removed)")
     ap.add_argument("--hold", type=float, default=0.0, metavar="SECONDS",
                     help="keep the server and database this long after the scenarios (to inspect/profile), then clean up")
@@ -1078,6 +1119,25 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     log(f"{name}: warmup errors: {result.error_samples}")
                 if phase == "measure":
                     entry = result.as_dict()
+                    if args.bare:
+                        # The baseline: this generator against a server that does nothing (a recorded answer).
+                        sample = (PagesWorkload(auth(emsp_token), args.locations) if scenario == "pages"
+                                  else CdrWorkload(auth(cpo_token), tails, f"{tag}X"))
+                        canned = CannedServer(record_answer(service.port, sample.request()), work)
+                        try:
+                            bare_workload: Workload = (
+                                PagesWorkload(auth(emsp_token), args.locations) if scenario == "pages"
+                                else CdrWorkload(auth(cpo_token), tails, f"{tag}B"))
+                            bare = (wrk.run(canned.port, name, body, args.concurrency, duration, limit, None) if wrk
+                                    else builtin_run(canned.port, bare_workload, name, args.concurrency, duration,
+                                                     limit, args.timeout, None))
+                        finally:
+                            canned.close()
+                        entry["bare_requests_per_s"] = round(bare.requests / bare.duration_s, 1)
+                        entry["bare_errors"] = bare.errors
+                        entry["ratio_to_bare"] = round(entry["requests_per_s"] / entry["bare_requests_per_s"], 4)
+                        log(f"{name}: bare client against a canned answer: {entry['bare_requests_per_s']}/s "
+                            f"(ratio {entry['ratio_to_bare']})")
                     if scenario == "cdrs":
                         # Every accepted POST is a stored row. wrk stops with up to one request per connection
                         # in flight whose answer it does not read: those may be stored too.
@@ -1143,6 +1203,9 @@ def summary_table(report: dict[str, Any]) -> str:
                      f"{_fmt(lat.get('p90'), '.2f'):>9}{_fmt(lat.get('p99'), '.2f'):>9}{_fmt(lat.get('max'), '.1f'):>9}"
                      f"  {verdict}")
     for name, r in report["scenarios"].items():
+        if r.get("bare_requests_per_s"):
+            lines.append(f"  {name}: baseline, the same generator against a canned answer: "
+                         f"{r['bare_requests_per_s']:,.1f} req/s; ratio {r['ratio_to_bare']}")
         if r.get("page_sizes"):
             sizes = ", ".join(f"{n} x {k} objects" for k, n in r["page_sizes"].items())
             lines.append(f"  {name}: pages served: {sizes}")

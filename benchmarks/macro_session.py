@@ -2,7 +2,7 @@
 with N active sessions, and p50/p99 of the latency per batch (parse + apply with live pricing), beside the
 same-run baseline: msgspec decoding of the same event bytes (parse only).
 
-    python benchmarks/macro_session.py --sessions 100000 --rounds 5 --batch 5000
+    python benchmarks/macro_session.py --sessions 100000 --rounds 5 --batch 5000 [--seed 42] [--quick] [--json OUT]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from session_events import meter_rounds, parse_only, starts  # noqa: E402
 from rust_core import EventBatch, SessionEngine  # noqa: E402
 
 
-def run(sessions: int, rounds: int, batch: int) -> dict[str, float]:
+def run(sessions: int, rounds: int, batch: int, seed: int = 42) -> dict[str, float]:
     engine = SessionEngine()
     buf, headers = starts(sessions)
     t = time.perf_counter()
@@ -36,7 +36,7 @@ def run(sessions: int, rounds: int, batch: int) -> dict[str, float]:
     events = 0
     busy = 0.0
     baseline = 0.0
-    for round_lines in meter_rounds(sessions, rounds):
+    for round_lines in meter_rounds(sessions, rounds, seed):
         for i in range(0, len(round_lines), batch):
             data = b"\n".join(round_lines[i : i + batch])
             t = time.perf_counter()
@@ -69,8 +69,16 @@ def main() -> None:
     p.add_argument("--sessions", type=int, default=100_000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--batch", type=int, default=5_000)
+    p.add_argument("--seed", type=int, default=42, help="seed of the meter readings")
+    p.add_argument("--quick", action="store_true", help="10,000 sessions, 2 rounds (a few seconds)")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON to OUT")
     a = p.parse_args()
-    print(json.dumps(run(a.sessions, a.rounds, a.batch)))
+    if a.quick:
+        a.sessions, a.rounds = min(a.sessions, 10_000), min(a.rounds, 2)
+    text = json.dumps(run(a.sessions, a.rounds, a.batch, a.seed))
+    print(text)
+    if a.json:
+        a.json.write_text(text + "\n")
 
 
 if __name__ == "__main__":
