@@ -10,8 +10,8 @@ from typing import Any
 
 GROUPS = {
     "sessions": "charging sessions priced live: replay events, watch, generate demo events, list stored sessions",
-    "cdrs": "CDRs we issued and received: list, show, explain a price, list disputes",
-    "tariffs": "tariffs: which tariff applies to whom",
+    "cdrs": "CDRs we issued and received: list, show, explain a price, list disputes, re-rate",
+    "tariffs": "tariffs: which tariff applies to whom, stored versions",
     "apikey": "operator API keys for /api/v1 (the charging backend, monitoring)",
     "hub": "the hub role: parties, routing rules, service grants",
     "outbox": "the pushes queued for a peer: show, retry refused ones, resync",
@@ -27,6 +27,8 @@ MODULES = [
     "app.charging.assignments",
     "app.charging.monitoring_cli",
     "app.checks.cli",
+    "app.checks.history_cli",
+    "app.reprice.cli",
     "app.hub.cli",
     "app.hub.grants_cli",
     "app.outbox.cli",

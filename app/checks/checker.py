@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 
 import asyncpg
@@ -74,9 +75,27 @@ def _columns(o: Outcome) -> tuple[object, ...]:
             text(o.theirs), text(o.differences))
 
 
+@dataclass(slots=True)
+class Priced:
+    """One CDR priced with our tariff versions at its session start: the result line (with breakdown), or why not."""
+
+    prepared: Prepared
+    line: bytes | None
+    error: str | None
+    time_zone_known: bool
+    versions: dict[str, TariffVersion | None]
+    """The tariff versions it was priced with, by tariff id (None: we hold no version of that tariff)."""
+
+
 async def check(conn: asyncpg.Connection, cdrs: list[dict[str, object]], tolerance: Decimal) -> list[Outcome]:
-    """The outcome of each CDR: our tariff versions at its session start and our Location's time zone, read in
-    two queries, then every priceable CDR priced in one `price_batch` call."""
+    """The outcome of each CDR, priced by `price`."""
+    return [compare.judge(p.prepared, p.line, p.error, tolerance, time_zone_known=p.time_zone_known)
+            for p in await price(conn, cdrs)]
+
+
+async def price(conn: asyncpg.Connection, cdrs: list[dict[str, object]]) -> list[Priced]:
+    """Each CDR priced with our tariff versions at its session start and our Location's time zone, read in
+    two queries, then every priceable CDR priced in one `price_batch` call (also used by re-rating runs)."""
     wanted: list[Wanted] = []
     owner: list[int] = []  # the CDR each wanted tariff is for: each at its own session start
     for n, cdr in enumerate(cdrs):
@@ -107,10 +126,10 @@ async def check(conn: asyncpg.Connection, cdrs: list[dict[str, object]], toleran
         result = await asyncio.to_thread(price_batch, docs, None, breakdown=True)
         errors = {index: f"{field}: {message}" if field else message for _l, index, _id, field, message in result.errors}
         lines = result.output.splitlines()
-    outcomes: list[Outcome] = []
+    out: list[Priced] = []
     priced = iter(lines)
     n = 0
-    for p, zone in zip(prepared, zones, strict=True):
+    for p, zone, mine in zip(prepared, zones, versions, strict=True):
         line: bytes | None = None
         error: str | None = None
         if p.document is not None:
@@ -119,8 +138,8 @@ async def check(conn: asyncpg.Connection, cdrs: list[dict[str, object]], toleran
             else:
                 line = next(priced)
             n += 1
-        outcomes.append(compare.judge(p, line, error, tolerance, time_zone_known=zone is not None))
-    return outcomes
+        out.append(Priced(p, line, error, zone is not None, mine))
+    return out
 
 
 async def _time_zones(conn: asyncpg.Connection, cdrs: list[dict[str, object]]) -> list[str | None]:

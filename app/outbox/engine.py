@@ -29,6 +29,7 @@ import asyncpg
 
 from app.config import Settings
 from app.db import peers
+from app.db.liveness import holders_sql
 from app.db.pool import describe, unavailable
 from app.ocpi.auth import authorization_header
 from app.ocpi.routing import PartyRef
@@ -81,10 +82,7 @@ RETURNING o.id, o.peer_id, o.module, o.method, o.path, o.body, o.from_country_co
 _RECLAIM = f"""
 UPDATE outbox SET state = 'PENDING', claimed_by = NULL, claimed_at = NULL
 WHERE state = 'SENDING' AND (claimed_by IS NULL OR claimed_at < now() - make_interval(secs => $1)
-   OR claimed_by::bigint NOT IN (
-       SELECT l.objid::bigint FROM pg_locks l
-       WHERE l.locktype = 'advisory' AND l.classid = {LOCK_CLASS} AND l.objsubid = 2 AND l.granted
-         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))
+   OR claimed_by::bigint NOT IN ({holders_sql(LOCK_CLASS)}))
 RETURNING id"""
 
 _FINISH = """

@@ -1,0 +1,243 @@
+"""A re-rating worker: claims partitions of a run (SKIP LOCKED), streams their CDRs out of PostgreSQL, prices
+them in batches with `checks.checker.price` (our tariff version at each session's start; one `price_batch` call per
+batch) and COPYs the results in.
+
+- Exactly once: a partition's results and its DONE are written in one transaction on the worker's writer
+  connection; a worker that dies rolls them back, and a worker whose partition was taken over writes nothing (its
+  DONE matches no row, and the results' key (run, seq) refuses a second copy).
+- Liveness: the worker holds a session advisory lock (runs.LOCK_CLASS, its id) on its own connection
+  (`app.db.liveness`); a CLAIMED partition whose worker holds no lock is PENDING again.
+- Constant memory: one batch of CDRs at a time (the COPY callback is awaited, so PostgreSQL waits for us)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from app.checks.checker import Priced, price
+from app.db.liveness import LifeSign, holders_sql
+from app.modules.common import load_doc
+from app.reprice import runs
+from app.reprice.runs import Params, Stats
+
+Row = tuple[int, str, str, str, bytes]
+"""(seq, country_code, party_id, id, CDR JSON) as stored."""
+Handler = Callable[[list[Row]], Awaitable[None]]
+
+_CLAIM = """
+UPDATE reprice_partitions p SET state = 'CLAIMED', claimed_by = $2, claimed_at = now(), attempts = p.attempts + 1
+WHERE (p.run_id, p.first_seq) = (
+    SELECT run_id, first_seq FROM reprice_partitions WHERE run_id = $1 AND state = 'PENDING'
+    ORDER BY first_seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING p.first_seq, p.last_seq"""
+
+_RECLAIM = f"""
+UPDATE reprice_partitions SET state = 'PENDING', claimed_by = NULL, claimed_at = NULL
+WHERE run_id = $1 AND state = 'CLAIMED' AND claimed_by NOT IN ({holders_sql(runs.LOCK_CLASS)})"""
+
+_DONE = """
+UPDATE reprice_partitions SET state = 'DONE', finished_at = now(), stats = $4::text::json
+WHERE run_id = $1 AND first_seq = $2 AND state = 'CLAIMED' AND claimed_by = $3"""
+
+_FINISH = """
+UPDATE reprice_runs SET state = 'DONE', finished_at = now()
+WHERE id = $1 AND state = 'RUNNING' AND NOT EXISTS (
+    SELECT 1 FROM reprice_partitions WHERE run_id = $1 AND state <> 'DONE')"""
+
+COLUMNS = ("run_id", "seq", "country_code", "party_id", "id", "status", "currency", "old_total", "new_total",
+           "new_total_incl", "change", "tariff_ids", "tariff_versions", "breakdown", "reason", "engine_version")
+
+
+class TakenOver(Exception):
+    """Our partition was reclaimed by another worker while we priced it (we looked dead): our results go."""
+
+
+# --- reading CDRs out: COPY or a server-side cursor ------------------------------------------------------
+
+def _query(params: Params) -> tuple[str, list[Any]]:
+    where, args = params.where(3)
+    return (f"SELECT c.seq, c.country_code, c.party_id, c.id, c.data FROM cdrs c "
+            f"WHERE c.seq BETWEEN $1 AND $2 AND {where} ORDER BY c.seq"), args
+
+
+_ESCAPE = re.compile(rb"\\(.)")
+_UNESCAPE = {b"\\": b"\\", b"n": b"\n", b"t": b"\t", b"r": b"\r", b"b": b"\b", b"f": b"\f", b"v": b"\v"}
+
+
+def _field(raw: bytes) -> bytes:
+    """A field of COPY's text format: backslash escapes undone (JSON text rarely has any)."""
+    return _ESCAPE.sub(lambda m: _UNESCAPE.get(m.group(1), m.group(1)), raw) if b"\\" in raw else raw
+
+
+async def stream_copy(conn: asyncpg.Connection, params: Params, first: int, last: int, batch: int,
+                      handle: Handler) -> None:
+    """COPY (query) TO STDOUT in text format, cut into rows, handed on `batch` at a time."""
+    sql, args = _query(params)
+    rows: list[Row] = []
+    rest = b""
+
+    async def chunk(data: bytes) -> None:
+        nonlocal rest, rows
+        lines = (rest + data).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            seq, cc, pid, cid, doc = line.split(b"\t")
+            rows.append((int(seq), _field(cc).decode(), _field(pid).decode(), _field(cid).decode(), _field(doc)))
+        if len(rows) >= batch:
+            full, rows = rows, []
+            for i in range(0, len(full), batch):
+                await handle(full[i:i + batch])
+
+    await conn.copy_from_query(sql, first, last, *args, output=chunk)
+    if rows:
+        await handle(rows)
+
+
+async def stream_cursor(conn: asyncpg.Connection, params: Params, first: int, last: int, batch: int,
+                        handle: Handler) -> None:
+    """The same through a server-side cursor, `batch` rows per fetch."""
+    sql, args = _query(params)
+    async with conn.transaction(readonly=True):
+        cursor = await conn.cursor(sql.replace("c.data FROM", "c.data::text FROM"), first, last, *args)
+        while rows := await cursor.fetch(batch):
+            await handle([(r[0], r[1], r[2], r[3], r[4].encode()) for r in rows])
+
+
+SOURCES: dict[str, Callable[[asyncpg.Connection, Params, int, int, int, Handler], Awaitable[None]]] = {
+    "copy": stream_copy, "cursor": stream_cursor}
+
+
+# --- pricing a batch into result rows --------------------------------------------------------------------
+
+class _Price(msgspec.Struct):
+    excl_vat: Decimal | None = None
+    incl_vat: Decimal | None = None
+
+
+class _Totals(msgspec.Struct):
+    total_cost: _Price | Decimal | None = None
+
+
+_totals = msgspec.json.Decoder(_Totals).decode
+
+
+def _excl(value: object) -> Decimal | None:
+    if isinstance(value, dict):
+        value = value.get("excl_vat")
+    return None if value is None else Decimal(str(value))
+
+
+def rows_of(run_id: int, engine: str, batch: list[Row], stats: Stats) -> Callable[[list[Priced]], list[tuple[object, ...]]]:
+    """Turns the priced CDRs of `batch` into result rows (adding them to `stats`)."""
+
+    def make(priced: list[Priced]) -> list[tuple[object, ...]]:
+        out: list[tuple[object, ...]] = []
+        for (seq, cc, pid, cid, _doc), p in zip(batch, priced, strict=True):
+            cdr = p.prepared.cdr
+            party = f"{cc}*{pid}"
+            if p.line is None:
+                reason = cdr.get("_unreadable") and f"the stored CDR is not readable JSON: {cdr['_unreadable']}"
+                reason = reason or (p.prepared.outcome.reason if p.prepared.outcome is not None and p.prepared.outcome.reason
+                          else f"the CDR cannot be priced: {p.error}")
+                stats.add_failed(f"{party}/{cid}", str(reason))
+                out.append((run_id, seq, cc, pid, cid, "FAILED", None, None, None, None, None, [], None, None,
+                            str(reason), engine))
+                continue
+            currency = str(cdr.get("currency") or "")
+            total = _totals(p.line).total_cost
+            new, incl = (total.excl_vat, total.incl_vat) if isinstance(total, _Price) else (total, None)
+            old = _excl(cdr.get("total_cost"))
+            change = new - old if new is not None and old is not None else None
+            used = {t: v for t, v in p.versions.items() if v is not None}
+            stats.add_priced(party, list(used), currency, change)
+            versions = json.dumps([{"id": t, "last_updated": v.last_updated.isoformat()} for t, v in used.items()])
+            out.append((run_id, seq, cc, pid, cid, "PRICED", currency or None, old, new, incl, change, list(used),
+                        versions, p.line.decode(), None, engine))
+        return out
+
+    return make
+
+
+def _unreadable(row: Row, exc: Exception) -> dict[str, object]:
+    return {"country_code": row[1], "party_id": row[2], "id": row[3], "_unreadable": str(exc)}
+
+
+# --- the worker loop ---------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Options:
+    batch: int = 1000
+    source: str = "copy"
+    pause: float = 0.0
+    """Seconds to sleep after each batch: go easy on a busy database."""
+
+
+class Worker:
+    def __init__(self, dsn: str, run_id: int, options: Options, engine_version: str,
+                 progress: Callable[[int], object] = lambda n: None) -> None:
+        self._dsn, self.run_id, self._opt, self._engine = dsn, run_id, options, engine_version
+        self._progress = progress
+        self.priced = 0
+
+    async def run(self) -> None:
+        """Price partitions of the run until none is left, then mark the run DONE (whoever finishes last)."""
+        life = await LifeSign(runs.LOCK_CLASS).open(self._dsn)
+        reader = await asyncpg.connect(self._dsn)
+        writer = await asyncpg.connect(self._dsn)
+        try:
+            row = await writer.fetchrow("SELECT params::text AS params, dry_run FROM reprice_runs WHERE id = $1",
+                                        self.run_id)
+            if row is None:
+                raise LookupError(f"no re-rating run {self.run_id}")
+            params, dry = Params.of_json(json.loads(row["params"])), bool(row["dry_run"])
+            while True:
+                part = await writer.fetchrow(_CLAIM, self.run_id, life.objid)
+                if part is None:
+                    if await writer.execute(_RECLAIM, self.run_id) != "UPDATE 0":
+                        continue
+                    if not await writer.fetchval("SELECT 1 FROM reprice_partitions WHERE run_id = $1 AND "
+                                                 "state <> 'DONE' LIMIT 1", self.run_id):
+                        await writer.execute(_FINISH, self.run_id)
+                        return
+                    await asyncio.sleep(0.5)  # the rest is claimed by live workers: wait in case one dies
+                    continue
+                try:
+                    await self._partition(reader, writer, life.objid, params, dry, part["first_seq"], part["last_seq"])
+                except (TakenOver, asyncpg.UniqueViolationError):
+                    continue  # another worker took this partition over and finished it
+        finally:
+            for c in (reader, writer):
+                await c.close()
+            await life.close()
+
+    async def _partition(self, reader: asyncpg.Connection, writer: asyncpg.Connection, me: int, params: Params,
+                         dry: bool, first: int, last: int) -> None:
+        stats = Stats()
+
+        async def handle(batch: list[Row]) -> None:
+            docs: list[dict[str, object]] = []
+            for row in batch:
+                try:
+                    docs.append(load_doc(row[4]))
+                except Exception as exc:  # noqa: BLE001 - stored JSON we cannot read: that CDR fails, not the run
+                    docs.append(_unreadable(row, exc))
+            rows = rows_of(self.run_id, self._engine, batch, stats)(await price(writer, docs))
+            if not dry:
+                await writer.copy_records_to_table("reprice_results", records=rows, columns=COLUMNS)
+            self._progress(len(batch))
+            if self._opt.pause:
+                await asyncio.sleep(self._opt.pause)
+
+        async with writer.transaction():
+            await SOURCES[self._opt.source](reader, params, first, last, self._opt.batch, handle)
+            if await writer.execute(_DONE, self.run_id, first, me, json.dumps(stats.to_json())) == "UPDATE 0":
+                raise TakenOver
+        self.priced += stats.priced + stats.failed
