@@ -53,7 +53,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -71,7 +70,7 @@ for _p in (str(HERE), str(HERE.parent)):
         sys.path.insert(0, _p)
 
 from fanout_receivers import Change, ReceiversProcess, analyse, drive, final_states, raw_ceiling  # noqa: E402
-from macro_http import BenchError, CpuSampler, Service, _on_sigterm, free_port  # noqa: E402
+from macro_http import BenchError, CpuSampler, Service, bench_main, free_port  # noqa: E402
 
 V = "/ocpi/2.2.1"
 HUB = ("NL", "HUB")
@@ -458,21 +457,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        report = run_benchmark(args)
-    except KeyboardInterrupt:
-        log("interrupted; servers stopped and databases cleaned up")
-        return 130
-    except BenchError as exc:
-        log(f"error: {exc}")
-        return 1
-    print(summary(report))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        log(f"results written to {args.json}")
-    return 2 if report["result"]["lost"] else 0
+    return bench_main(parse_args(argv), run_benchmark, summary, lambda report: bool(report["result"]["lost"]),
+                      "servers stopped and databases cleaned up")
 
 
 if __name__ == "__main__":

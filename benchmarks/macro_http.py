@@ -57,6 +57,7 @@ import uuid
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -1235,23 +1236,31 @@ def summary_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def bench_main(args: argparse.Namespace, run: Callable[[argparse.Namespace], dict[str, Any]],
+               summary: Callable[[dict[str, Any]], str], failed: Callable[[dict[str, Any]], bool],
+               cleaned: str) -> int:
+    """A macro benchmark's entry point: run, print the summary, write `--json`; exit 130 interrupted (after
+    `cleaned`), 1 on a BenchError, 2 when `failed(report)`."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        report = run_benchmark(args)
+        report = run(args)
     except KeyboardInterrupt:
-        log("interrupted; server stopped and database cleaned up")
+        log(f"interrupted; {cleaned}")
         return 130
     except BenchError as exc:
         log(f"error: {exc}")
         return 1
-    print(summary_table(report))
+    print(summary(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         log(f"results written to {args.json}")
-    failed = any(r["errors"] for r in report["scenarios"].values())
-    return 2 if failed else 0
+    return 2 if failed(report) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return bench_main(parse_args(argv), run_benchmark, summary_table,
+                      lambda report: any(r["errors"] for r in report["scenarios"].values()),
+                      "server stopped and database cleaned up")
 
 
 if __name__ == "__main__":
