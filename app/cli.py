@@ -95,11 +95,19 @@ def cmd_price_batch(args: argparse.Namespace) -> int:
         tariffs = load_tariff_files(args.tariffs, strict=args.strict)
     except TariffFileError as exc:
         return _fail(str(exc))
+    if args.format == "parquet":
+        from app.rating.parquet import MissingExtra, require_pyarrow
+
+        try:
+            require_pyarrow()
+        except MissingExtra as exc:
+            return _fail(str(exc), 2)
     errors_out = args.errors or args.out.with_name(args.out.name + ".errors.jsonl")
     total = args.cdrs.stat().st_size
     with tqdm(total=total, unit="B", unit_scale=True, desc="pricing", disable=args.no_progress or None, file=sys.stderr) as bar:
         summary = price_file(args.cdrs, tariffs, args.out, _options(args, breakdown=args.breakdown),
-                             errors_out=errors_out, chunk_bytes=args.chunk_mb * 1024 * 1024, progress=bar.update)
+                             errors_out=errors_out, chunk_bytes=args.chunk_mb * 1024 * 1024, progress=bar.update,
+                             out_format=args.format)
     print(
         f"{summary.records} records, {summary.priced} priced, {summary.errors} errors "
         f"in {summary.seconds:.2f} s ({summary.per_second:,.0f} CDRs/s) -> {args.out}",
@@ -165,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("cdrs", type=Path, metavar="CDRS.jsonl")
     b.add_argument("--tariffs", type=Path, action="append", required=True, metavar="TARIFFS.json", help="tariff file (repeatable)")
     b.add_argument("--out", type=Path, required=True, metavar="PRICED.jsonl")
+    b.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl",
+                   help="results as JSON Lines (default) or typed Parquet: decimal128 amounts, UTC timestamps, "
+                        "the breakdown as a JSON string column (needs `pip install ocpi-engine[parquet]`)")
     b.add_argument("--errors", type=Path, metavar="ERRORS.jsonl", help="bad records (default: PRICED.jsonl.errors.jsonl)")
     _add_pricing_flags(b)
     b.add_argument("--breakdown", action="store_true", help="include the per-period breakdown in each result")
