@@ -89,17 +89,30 @@ def _keep_number(text: str) -> _Number:
 def cmd_price_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    if args.dask:
+        return _price_on_dask(args)
+    if len(args.cdrs) != 1:
+        return _fail("several input files need --dask (or price them one at a time)", 2)
+    args.cdrs = args.cdrs[0]
     if not args.cdrs.is_file():
         return _fail(f"{args.cdrs}: no such file", 2)
     try:
         tariffs = load_tariff_files(args.tariffs, strict=args.strict)
     except TariffFileError as exc:
         return _fail(str(exc))
+    if args.format == "parquet":
+        from app.rating.parquet import MissingExtra, require_pyarrow
+
+        try:
+            require_pyarrow()
+        except MissingExtra as exc:
+            return _fail(str(exc), 2)
     errors_out = args.errors or args.out.with_name(args.out.name + ".errors.jsonl")
     total = args.cdrs.stat().st_size
     with tqdm(total=total, unit="B", unit_scale=True, desc="pricing", disable=args.no_progress or None, file=sys.stderr) as bar:
         summary = price_file(args.cdrs, tariffs, args.out, _options(args, breakdown=args.breakdown),
-                             errors_out=errors_out, chunk_bytes=args.chunk_mb * 1024 * 1024, progress=bar.update)
+                             errors_out=errors_out, chunk_bytes=args.chunk_mb * 1024 * 1024, progress=bar.update,
+                             out_format=args.format)
     print(
         f"{summary.records} records, {summary.priced} priced, {summary.errors} errors "
         f"in {summary.seconds:.2f} s ({summary.per_second:,.0f} CDRs/s) -> {args.out}",
@@ -115,6 +128,46 @@ def cmd_price_batch(args: argparse.Namespace) -> int:
     elif errors_out.exists() and errors_out.stat().st_size == 0:
         errors_out.unlink()
     return 1 if summary.errors else 0
+
+
+def _price_on_dask(args: argparse.Namespace) -> int:
+    """`price-batch --dask ADDRESS|local[:N]`: the partitions of the inputs priced on a Dask cluster, one output
+    part per partition in the directory --out."""
+    from app.rating.dask import connect, price_on_dask
+    from app.rating.tariffs import compile_tariffs, read_tariff_files
+    from app.rating.parquet import MissingExtra
+
+    try:
+        tariffs_json, origin = read_tariff_files(args.tariffs)  # checked here, shipped as JSON to the workers
+        tariffs = compile_tariffs(tariffs_json, origin, strict=args.strict)
+        client, cluster = connect(args.dask)
+    except TariffFileError as exc:
+        return _fail(str(exc))
+    except MissingExtra as exc:
+        return _fail(str(exc), 2)
+    except (OSError, ValueError) as exc:
+        return _fail(f"--dask {args.dask}: {exc}", 2)
+    try:
+        summary = price_on_dask(client, args.cdrs, tariffs_json, args.out, _options(args, breakdown=args.breakdown),
+                                out_format=args.format, blocksize=args.chunk_mb * 1024 * 1024)
+    except FileNotFoundError as exc:
+        return _fail(str(exc), 2)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    print(f"{summary.records} records, {summary.priced} priced, {summary.errors} errors in {len(summary.parts)} "
+          f"partitions ({len(tariffs)} tariffs) in {summary.seconds:.2f} s ({summary.per_second:,.0f} CDRs/s) "
+          f"-> {args.out}", file=sys.stderr)
+    for part in summary.parts:
+        for line, rec_id, field, message in part.first_errors:
+            where = f"{part.partition.name} line {line}" + (f" (id {rec_id})" if rec_id else "")
+            print(f"  {where}: {field + ': ' if field else ''}{message}", file=sys.stderr)
+        if part.failure:
+            print(f"  {part.partition.name}: not priced: {part.failure}", file=sys.stderr)
+    if summary.errors:
+        print(f"  all errors: {args.out}/part-*.errors.jsonl", file=sys.stderr)
+    return 1 if summary.errors or summary.failed else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -162,9 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("price-batch", help="price a JSON Lines file of CDRs in constant memory",
                        description="Price every CDR of a JSON Lines file on all cores; bad records are listed, never fatal.")
-    b.add_argument("cdrs", type=Path, metavar="CDRS.jsonl")
+    b.add_argument("cdrs", type=Path, nargs="+", metavar="CDRS.jsonl",
+                   help="the CDRs, one JSON object a line (with --dask: several files, globs, or .parquet files)")
     b.add_argument("--tariffs", type=Path, action="append", required=True, metavar="TARIFFS.json", help="tariff file (repeatable)")
-    b.add_argument("--out", type=Path, required=True, metavar="PRICED.jsonl")
+    b.add_argument("--out", type=Path, required=True, metavar="PRICED.jsonl",
+                   help="the results file (with --dask: a directory of part-NNNNN files, one per partition)")
+    b.add_argument("--dask", metavar="SCHEDULER|local[:N]",
+                   help="price partitions on a Dask cluster: a scheduler address (tcp://host:8786) or local[:N] for "
+                        "a LocalCluster of N processes; partitions are --chunk-mb of JSON Lines or a Parquet row "
+                        "group (needs `pip install ocpi-engine[dask]`)")
+    b.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl",
+                   help="results as JSON Lines (default) or typed Parquet: decimal128 amounts, UTC timestamps, "
+                        "the breakdown as a JSON string column (needs `pip install ocpi-engine[parquet]`)")
     b.add_argument("--errors", type=Path, metavar="ERRORS.jsonl", help="bad records (default: PRICED.jsonl.errors.jsonl)")
     _add_pricing_flags(b)
     b.add_argument("--breakdown", action="store_true", help="include the per-period breakdown in each result")

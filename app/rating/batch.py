@@ -72,21 +72,25 @@ def price_file(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Callable[[int], None] | None = None,
     keep_errors: int = 20,
+    out_format: str = "jsonl",
 ) -> BatchSummary:
-    """Price every CDR of a JSON Lines file into `out` (and bad records into `errors_out`)."""
+    """Price every CDR of a JSON Lines file into `out` (and bad records into `errors_out`).
+
+    `out_format` "parquet" writes typed Parquet (`app.rating.parquet`, the `[parquet]` extra) instead of JSON
+    Lines; a missing pyarrow raises `MissingExtra` before anything is read."""
     summary = BatchSummary()
     kwargs = options.kwargs()
     started = time.perf_counter()
     line = 1
     with ExitStack() as stack:
+        write = _sink(stack, out, out_format, options.decimals)
         src = stack.enter_context(cdrs.open("rb"))
-        dst = stack.enter_context(out.open("wb"))
         err_dst = stack.enter_context(errors_out.open("wb")) if errors_out else None
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
 
         def collect(job: Future[BatchResult], chunk_len: int) -> None:
             result = job.result()
-            dst.write(result.output)
+            write(result.output)
             if result.errors and err_dst is not None:
                 err_dst.write(result.errors_jsonl())
             summary.add(result, chunk_len, keep_errors)
@@ -107,3 +111,14 @@ def price_file(
     summary.seconds = time.perf_counter() - started
     return summary
 
+
+
+def _sink(stack: ExitStack, out: Path, out_format: str, decimals: int) -> Callable[[bytes], object]:
+    """Where each batch's output goes: the JSON Lines file as it is, or a row group of a Parquet file."""
+    if out_format == "parquet":
+        from app.rating.parquet import ParquetSink
+
+        return stack.enter_context(ParquetSink(out, decimals)).write
+    if out_format != "jsonl":
+        raise ValueError(f"unknown output format {out_format!r} (jsonl or parquet)")
+    return stack.enter_context(out.open("wb")).write

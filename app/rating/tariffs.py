@@ -19,6 +19,12 @@ _INDEX = re.compile(r"^\[(\d+)\]\.?")
 
 def load_tariff_files(paths: list[Path], *, strict: bool = False) -> TariffSet:
     """Read and compile the tariffs of every file into one set (`strict`: see `TariffSet`)."""
+    return compile_tariffs(*read_tariff_files(paths), strict=strict)
+
+
+def read_tariff_files(paths: list[Path]) -> tuple[bytes, list[tuple[Path, int | None]]]:
+    """The tariffs of every file as one JSON array (their text kept as it is, so numbers stay exact), and
+    where each came from."""
     docs: list[msgspec.Raw] = []
     origin: list[tuple[Path, int | None]] = []
     for path in paths:
@@ -38,8 +44,13 @@ def load_tariff_files(paths: list[Path], *, strict: bool = False) -> TariffSet:
             raise TariffFileError(f"{path}: invalid JSON: {exc}") from exc
     if not docs:
         raise TariffFileError("no tariffs given")
+    return b"[" + b",".join(bytes(d) for d in docs) + b"]", origin
+
+
+def compile_tariffs(array: bytes, origin: list[tuple[Path, int | None]], *, strict: bool = False) -> TariffSet:
+    """A `read_tariff_files` array compiled, an error naming the file and index of the bad tariff."""
     try:
-        return TariffSet(b"[" + b",".join(bytes(d) for d in docs) + b"]", strict=strict)
+        return TariffSet(array, strict=strict)
     except PricingError as exc:
         match = _INDEX.match(exc.field)
         if not match:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from app.config import Settings
@@ -144,7 +145,26 @@ async def _local_workers(args: argparse.Namespace, dsn: str, run_id: int, pool: 
 def cmd_runs(args: argparse.Namespace) -> int:
     from app.service_cli import _fail, _run
 
+    if args.export is not None:
+        if args.run is None:
+            return _fail("--export needs --run RUN_ID", 2)
+        if args.format == "parquet":
+            from app.rating.parquet import MissingExtra, require_pyarrow
+
+            try:
+                require_pyarrow()
+            except MissingExtra as exc:
+                return _fail(str(exc), 2)
+
     async def work(pool: Any, vault: Any, settings: Settings) -> int:
+        if args.export is not None:
+            from app.reprice.export import export_run
+
+            if await runs.get(pool, args.run) is None:
+                return _fail(f"no re-rating run {args.run}", 2)
+            written = await export_run(pool, args.run, args.export, args.format)
+            print(f"run {args.run}: {written} results -> {args.export}", file=sys.stderr)
+            return 0
         found = [await runs.get(pool, args.run)] if args.run is not None else await runs.recent(pool, args.limit)
         if args.run is not None and found[0] is None:
             return _fail(f"no re-rating run {args.run}", 2)
@@ -247,6 +267,10 @@ def add_cli(groups: dict[str, Any], common: argparse.ArgumentParser) -> None:
     ls.add_argument("--run", type=int, metavar="RUN_ID", help="the summary of one run")
     ls.add_argument("--limit", type=int, default=50, help="the newest this many (default 50)")
     ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument("--export", type=Path, metavar="FILE", help="with --run: write the run's results (one per CDR: "
+                                                                "old and new totals, tariff versions, breakdown)")
+    ls.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl",
+                    help="--export as JSON Lines (default) or typed Parquet (`pip install ocpi-engine[parquet]`)")
     ls.set_defaults(func=cmd_runs)
 
     d = cdrs.add_parser("diff", parents=[common], help="the CDRs whose totals differ between two re-rating runs")
