@@ -49,6 +49,11 @@ LEASE_TIMEOUTS = 5
 BACKOFF_BASE = 1.0
 PEER_TTL = 5.0
 ADDRESS_TTL = 30.0
+QUIET_SECONDS = 1.0
+"""A peer that only answered is re-recorded (last_success_at, failures reset) at most this often per instance."""
+FINISH_CHUNK = 64
+"""Outcomes per UPDATE: past ~200 rows the planner may prefer a scan over looping on the array for every row it
+finds (measured: 800 outcomes against 800 SENDING rows took 0.3–0.5 s instead of 10 ms)."""
 
 # Per registered peer with pending rows: its room (window, or one probe while OFFLINE and due, minus the rows in
 # flight to it from every instance), then that many of its rows that head their object's queue, oldest first.
@@ -85,6 +90,9 @@ WHERE state = 'SENDING' AND (claimed_by IS NULL OR claimed_at < now() - make_int
    OR claimed_by::bigint NOT IN ({holders_sql(LOCK_CLASS)}))
 RETURNING id"""
 
+# Our claim still holds when claimed_by and claimed_at are ours: every change out of SENDING clears claimed_by (RECLAIM,
+# stop, ops retry, peer unregistered), and claimed_at is per claim. No `state = 'SENDING'` test on purpose: it matched
+# the partial index outbox_sending, which the planner then scanned (or looped over) instead of looking rows up by id.
 _FINISH = """
 UPDATE outbox o SET state = u.state, last_error = u.err, response_location = coalesce(u.loc, o.response_location),
     delivered_at = CASE WHEN u.state = 'DELIVERED' THEN now() END, latency_ms = u.lat,
@@ -95,7 +103,7 @@ UPDATE outbox o SET state = u.state, last_error = u.err, response_location = coa
     claimed_by = NULL, claimed_at = NULL
 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::text[], $8::text[],
             $9::bytea[], $10::timestamptz[]) AS u(id, state, err, loc, lat, delay, method, path, body, claimed_at)
-WHERE o.id = u.id AND o.state = 'SENDING' AND o.claimed_by = $11 AND o.claimed_at = u.claimed_at"""
+WHERE o.id = u.id AND o.claimed_by = $11 AND o.claimed_at = u.claimed_at"""
 
 
 def backoff(n: int, cap: float) -> float:
@@ -158,7 +166,7 @@ class _PeerEntry:
 class DeliveryEngine:
     def __init__(self, pool: asyncpg.Pool, vault: TokenVault, dsn: str, courier: Courier, *, window: int = 16,
                  offline_after: int = 5, backoff_cap: float = 60.0, timeout: float = 15.0,
-                 addresses: AddressPolicy | None = None, poll_seconds: float = 1.0, flush_seconds: float = 0.003,
+                 addresses: AddressPolicy | None = None, poll_seconds: float = 1.0, flush_seconds: float = 0.01,
                  max_claim: int = 1024) -> None:
         self._pool, self._vault, self._dsn, self._courier = pool, vault, dsn, courier
         self._window, self._offline_after, self._cap = window, offline_after, backoff_cap
@@ -172,6 +180,9 @@ class DeliveryEngine:
         self._sends: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._peers: dict[int, _PeerEntry] = {}
+        self._peer_loads: dict[int, asyncio.Future[_PeerEntry]] = {}
+        self._quiet: dict[int, float] = {}
+        """Peers whose last recorded batch was all successes on a CONNECTED record, with when it was written."""
         self._hosts: dict[str, tuple[float, str | None]] = {}
 
     @classmethod
@@ -277,12 +288,32 @@ class DeliveryEngine:
 
     async def _peer(self, peer_id: int) -> _PeerEntry:
         entry = self._peers.get(peer_id)
-        if entry is None or entry.expires < time.monotonic():
+        if entry is not None and entry.expires >= time.monotonic():
+            return entry
+        # One lookup per peer: the whole window of sends to it finds the cache expired at once.
+        loading = self._peer_loads.get(peer_id)
+        if loading is not None:
+            await asyncio.wait([loading])  # never raises: a failed lookup is retried below by this send
+            if not loading.cancelled() and loading.exception() is None:
+                return loading.result()
+            return await self._load_peer(peer_id)
+        return await self._load_peer(peer_id)
+
+    async def _load_peer(self, peer_id: int) -> _PeerEntry:
+        loading: asyncio.Future[_PeerEntry] = asyncio.get_running_loop().create_future()
+        self._peer_loads.setdefault(peer_id, loading)
+        try:
             peer = await peers.by_id(self._pool, peer_id)
             token = self._vault.decrypt(peer.token_out_enc) if peer and peer.token_out_enc else None
             entry = _PeerEntry(time.monotonic() + PEER_TTL, peer, token)
             self._peers[peer_id] = entry
-        return entry
+            loading.set_result(entry)
+            return entry
+        finally:
+            if not loading.done():
+                loading.cancel()
+            if self._peer_loads.get(peer_id) is loading:
+                del self._peer_loads[peer_id]
 
     async def _address_problem(self, url: str) -> str | None:
         """Our peer address policy's verdict on the URL's host, cached for a short while."""
@@ -353,8 +384,9 @@ class DeliveryEngine:
         if c.body is not None:
             headers.append(("Content-Type", "application/json"))
         answer = await self._courier.send(Outbound(c.method, url, headers, c.body), self._timeout)
-        log.debug("delivery: sent", extra={"outbox_id": c.id, "url": url, "status": answer.http_status,
-                                           "ms": answer.elapsed_ms, "error": answer.error})
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("delivery: sent", extra={"outbox_id": c.id, "url": url, "status": answer.http_status,
+                                               "ms": answer.elapsed_ms, "error": answer.error})
         return answer
 
     # --- outcomes --------------------------------------------------------------------------------------
@@ -382,6 +414,7 @@ class DeliveryEngine:
     async def _write(self, batch: list[Done]) -> None:
         if not batch:
             return
+        now = time.monotonic()
         tallies: dict[int, peer_status.Tally] = {}
         for d in batch:
             tally = tallies.setdefault(d.claim.peer_id, peer_status.Tally())
@@ -389,19 +422,38 @@ class DeliveryEngine:
                 tally.success()
             else:
                 tally.failure(d.error or "retry")
-        rep = [d.replace for d in batch]
+        # A peer answering all along needs its record rewritten only now and then (last_success_at): the record
+        # is a per-batch SELECT … FOR UPDATE and upsert otherwise, the largest share of a busy flush.
+        recorded = {p: t for p, t in tallies.items()
+                    if t.failures or self._quiet.get(p, -QUIET_SECONDS) < now - QUIET_SECONDS}
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                _FINISH, [d.claim.id for d in batch], [d.state for d in batch], [d.error for d in batch],
-                [d.location for d in batch], [d.latency_ms for d in batch], [d.delay for d in batch],
-                [r[0] if r else None for r in rep], [r[1] if r else None for r in rep],
-                [r[2] if r else None for r in rep], [d.claim.claimed_at for d in batch], self.instance_id)
-            changed = await peer_status.record(conn, tallies, self._offline_after, self._probe_pause)
+            for start in range(0, len(batch), FINISH_CHUNK):
+                await self._finish(conn, batch[start:start + FINISH_CHUNK])
+            changed = (await peer_status.record(conn, recorded, self._offline_after, self._probe_pause)
+                       if recorded else {})
+        for p, t in recorded.items():
+            if t.failures:
+                self._quiet.pop(p, None)
+            else:
+                self._quiet[p] = now
+        counts: dict[tuple[int, str, str], int] = {}
         for d in batch:
-            metrics.observe(d.claim.peer_id, d.claim.module, d.outcome,
-                            d.latency_ms / 1000 if d.latency_ms is not None else None)
+            k = (d.claim.peer_id, d.claim.module, d.outcome)
+            counts[k] = counts.get(k, 0) + 1
+            if d.latency_ms is not None:
+                metrics.observe_latency(d.claim.peer_id, d.claim.module, d.latency_ms / 1000)
             if d.state == "REFUSED":
                 log.warning("delivery: refused", extra={"outbox_id": d.claim.id, "peer": d.claim.peer_id,
                                                          "error": d.error})
+        for (peer_id, module, outcome), n in counts.items():
+            metrics.count(peer_id, module, outcome, n)
         for peer_id, status in changed.items():
             log.warning("delivery: peer %s", status, extra={"peer": peer_id})
+
+    async def _finish(self, conn: asyncpg.Connection, batch: list[Done]) -> None:
+        rep = [d.replace for d in batch]
+        await conn.execute(
+            _FINISH, [d.claim.id for d in batch], [d.state for d in batch], [d.error for d in batch],
+            [d.location for d in batch], [d.latency_ms for d in batch], [d.delay for d in batch],
+            [r[0] if r else None for r in rep], [r[1] if r else None for r in rep],
+            [r[2] if r else None for r in rep], [d.claim.claimed_at for d in batch], self.instance_id)

@@ -23,6 +23,15 @@ def observe(peer_id: int, module: str, outcome: str, seconds: float | None) -> N
         LATENCY.labels(str(peer_id), module).observe(seconds)
 
 
+def count(peer_id: int, module: str, outcome: str, n: int) -> None:
+    """n finished sends with one outcome (a batch of outcomes is counted once per label set)."""
+    DELIVERIES.labels(str(peer_id), module, outcome).inc(n)
+
+
+def observe_latency(peer_id: int, module: str, seconds: float) -> None:
+    LATENCY.labels(str(peer_id), module).observe(seconds)
+
+
 def coalesced(peer_id: int, module: str, n: int) -> None:
     if n:
         COALESCED.labels(str(peer_id), module).inc(n)

@@ -118,21 +118,26 @@ async def _enqueue(conn: asyncpg.Connection, pushes: list[Push]) -> list[int]:
     ids: dict[int, int] = {}
     if new:
         sel = [pushes[i] for i, _ in new]
+        # The NOTIFY rides on the INSERT (one round trip less per enqueue: a hub's broadcast is a few of them).
         inserted = await conn.fetch(
-            """INSERT INTO outbox (peer_id, module, method, path, body, from_country_code, from_party_id,
-                                   to_country_code, to_party_id, object_key, coalesced, headers, url, interface)
-               SELECT p, m, me, pa, b, fc, fp, tc, tp, k, c, h::jsonb, u, i
-               FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[],
-                           $8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::text[], $14::text[])
-                    WITH ORDINALITY AS x(p, m, me, pa, b, fc, fp, tc, tp, k, c, h, u, i, n)
-               ORDER BY n RETURNING id""",
+            """WITH ins AS (
+                   INSERT INTO outbox (peer_id, module, method, path, body, from_country_code, from_party_id,
+                                       to_country_code, to_party_id, object_key, coalesced, headers, url, interface)
+                   SELECT p, m, me, pa, b, fc, fp, tc, tp, k, c, h::jsonb, u, i
+                   FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[],
+                               $8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::text[], $14::text[])
+                        WITH ORDINALITY AS x(p, m, me, pa, b, fc, fp, tc, tp, k, c, h, u, i, n)
+                   ORDER BY n RETURNING id),
+               woken AS (SELECT pg_notify($15, ''))
+               SELECT ins.id FROM ins CROSS JOIN woken ORDER BY ins.id""",
             [p.peer_id for p in sel], [p.module for p in sel], [p.method for p in sel], [p.path for p in sel],
             [e.body for _, e in new], [p.sender[0] for p in sel], [p.sender[1] for p in sel],
             [p.receiver[0] for p in sel], [p.receiver[1] for p in sel], [keys[i] for i, _ in new],
             [e.coalesced for _, e in new], [json.dumps(p.headers) if p.headers else None for p in sel],
-            [p.url for p in sel], [p.interface for p in sel])
-        # INSERT … SELECT … ORDER BY assigns ids in that order; RETURNING lists them in insert order.
+            [p.url for p in sel], [p.interface for p in sel], CHANNEL)
+        # INSERT … SELECT … ORDER BY assigns ids in that order, so ordering by id gives the pushes' order.
         for (i, _), r in zip(new, inserted, strict=True):
             ids[i] = int(r["id"])
-    await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
+    else:
+        await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
     return [e.ref if e.ref > 0 else ids.get(-1 - e.ref, 0) for e in carriers]
