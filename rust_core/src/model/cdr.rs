@@ -13,6 +13,8 @@ use crate::error::{InputError, PATH_SEP, from_json_error};
 use crate::number::Num;
 use crate::tariff::Tariff;
 
+mod scan;
+
 /// A CDR as the pricing engine needs it.
 #[derive(Debug, Clone)]
 pub struct Cdr<'a> {
@@ -159,36 +161,36 @@ impl Dimensions {
         let kind_key = d.dimension.as_ref().ok_or(("type", "required field is missing"))?;
         let volume = d.volume.ok_or(("volume", "required field is missing"))?.0;
         // Compared as raw bytes (no decoding pass); only reported text is decoded.
-        let kind = String::from_utf8_lossy(&kind_key.0);
+        let kind: &[u8] = &kind_key.0;
         let v = &mut self.volumes;
-        let slot = match &*kind {
-            "ENERGY" => &mut v.energy,
-            "TIME" => &mut v.time,
-            "PARKING_TIME" => &mut v.parking_time,
-            "RESERVATION_TIME" => &mut v.reservation_time,
-            "CURRENT" => &mut v.current,
-            "MIN_CURRENT" => &mut v.min_current,
-            "MAX_CURRENT" => &mut v.max_current,
-            "POWER" => &mut v.power,
-            "MIN_POWER" => &mut v.min_power,
-            "MAX_POWER" => &mut v.max_power,
+        let slot = match kind {
+            b"ENERGY" => &mut v.energy,
+            b"TIME" => &mut v.time,
+            b"PARKING_TIME" => &mut v.parking_time,
+            b"RESERVATION_TIME" => &mut v.reservation_time,
+            b"CURRENT" => &mut v.current,
+            b"MIN_CURRENT" => &mut v.min_current,
+            b"MAX_CURRENT" => &mut v.max_current,
+            b"POWER" => &mut v.power,
+            b"MIN_POWER" => &mut v.min_power,
+            b"MAX_POWER" => &mut v.max_power,
             // Informational (or 2.1.1 FLAT, which the tariff prices): not used for pricing.
-            "ENERGY_EXPORT" | "ENERGY_IMPORT" | "STATE_OF_CHARGE" | "FLAT" => return Ok(()),
+            b"ENERGY_EXPORT" | b"ENERGY_IMPORT" | b"STATE_OF_CHARGE" | b"FLAT" => return Ok(()),
             other => {
-                self.notes.push((i, format!("unknown dimension type {other:?} ignored")));
+                self.notes.push((i, format!("unknown dimension type {:?} ignored", String::from_utf8_lossy(other))));
                 return Ok(());
             }
         };
         if let Some(prev) = slot {
             // Additive dimensions are summed; a repeated measurement keeps the later value.
-            if matches!(&*kind, "ENERGY" | "TIME" | "PARKING_TIME" | "RESERVATION_TIME") {
+            if matches!(kind, b"ENERGY" | b"TIME" | b"PARKING_TIME" | b"RESERVATION_TIME") {
                 if let Some(sum) = volume.checked_add(*prev) {
                     *slot = Some(sum);
                 }
             } else {
                 *slot = Some(volume);
             }
-            self.notes.push((i, format!("dimension {kind} given more than once")));
+            self.notes.push((i, format!("dimension {} given more than once", String::from_utf8_lossy(kind))));
         } else {
             *slot = Some(volume);
         }
@@ -244,7 +246,11 @@ pub fn parse_cdr(json: &[u8]) -> Result<Cdr<'_>, InputError> {
 
 /// As `parse_cdr`; `strict` refuses what `parse_cdr` reads with a warning.
 pub fn parse_cdr_with(json: &[u8], strict: bool) -> Result<Cdr<'_>, InputError> {
-    let raw: RawCdr = serde_json::from_slice(json).map_err(|e| from_json_error(&e))?;
+    // The scanner reads the common shape; anything else (errors included) is the serde reader's.
+    let raw = match scan::raw_cdr(json) {
+        Some(raw) => raw,
+        None => serde_json::from_slice(json).map_err(|e| from_json_error(&e))?,
+    };
     convert(raw, strict)
 }
 
