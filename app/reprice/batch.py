@@ -81,8 +81,9 @@ def _dec(text: str | None) -> Decimal | None:
 
 
 async def price_rows(conn: asyncpg.Connection, run_id: int, engine: str, batch: list[Row], stats: Stats,
-                     versions: Versions, zones: Zones) -> list[tuple[object, ...]]:
-    """The result rows of `batch` (adding them to `stats`); `conn` answers the versions' and zones' queries."""
+                     versions: Versions, zones: Zones, *, breakdown: bool = True) -> list[tuple[object, ...]]:
+    """The result rows of `batch` (adding them to `stats`); `conn` answers the versions' and zones' queries.
+    `breakdown`: each row keeps the priced JSON with its breakdown (else no JSON: totals only)."""
     docs = [r[4] for r in batch]
     scanned = await asyncio.to_thread(scan_stored, docs)
     reasons: list[str | None] = [None] * len(batch)
@@ -123,7 +124,7 @@ async def price_rows(conn: asyncpg.Connection, run_id: int, engine: str, batch: 
     keys = [location_key(scanned[n][0][0], scanned[n][0][1], scanned[n][0][4])  # type: ignore[index]
             for n in todo]
     priced = await asyncio.to_thread(price_stored, [docs[n] for n in todo], indexes, await zones.of(conn, keys),
-                                     versions.set)
+                                     versions.set, breakdown=breakdown, lines=breakdown)
     results = dict(zip(todo, priced, strict=True))
 
     out: list[tuple[object, ...]] = []

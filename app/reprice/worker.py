@@ -190,7 +190,8 @@ class Worker:
             nonlocal pricing
             await next_write()
             pricing = asyncio.create_task(
-                price_rows(lookup, self.run_id, self._engine, batch, stats, self._versions, self._zones))
+                price_rows(lookup, self.run_id, self._engine, batch, stats, self._versions, self._zones,
+                           breakdown=params.breakdown))
 
         try:
             async with writer.transaction():

@@ -48,33 +48,21 @@ ocpi_object! {
         "start_date_time" => start_date_time: Str<'a>,
         "cdr_location" => cdr_location: IdOf<'a>,
         "currency" => currency: Str<'a>,
-        "tariffs" => tariffs: Vec<Loose<IdOf<'a>>>,
-        "charging_periods" => charging_periods: Vec<Loose<TariffIdOf<'a>>>,
+        "tariffs" => tariffs: Vec<IdOf<'a>>,
+        "charging_periods" => charging_periods: Vec<TariffIdOf<'a>>,
         "total_cost" => total_cost: Total,
     }
 }
 
 ocpi_object! {
     struct IdOf<'a> (quiet) {
-        "id" => id: Loose<Str<'a>>,
+        "id" => id: Str<'a>,
     }
 }
 
 ocpi_object! {
     struct TariffIdOf<'a> (quiet) {
-        "tariff_id" => tariff_id: Loose<Str<'a>>,
-    }
-}
-
-/// A value of the expected shape, or anything else (read as absent): the scan must not refuse what
-/// the full reader reports more precisely.
-struct Loose<T>(Option<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Loose<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Buffering into a Value would cost; the shapes read here are tiny, so try T on the borrowed value.
-        let raw = <&serde_json::value::RawValue>::deserialize(d)?;
-        Ok(Loose(serde_json::from_str::<T>(raw.get()).ok()))
+        "tariff_id" => tariff_id: Str<'a>,
     }
 }
 
@@ -115,8 +103,10 @@ impl<'de> Deserialize<'de> for Total {
 fn needs_of(doc: &[u8]) -> Result<Needs, InputError> {
     let raw: ScanCdr = serde_json::from_slice(doc).map_err(|e| from_json_error(&e))?;
     let text = |v: Option<Str>, field: &str| v.map(|s| s.0.into_owned()).ok_or_else(|| InputError::new(field, "required field is missing"));
-    fn add(ids: &mut Vec<String>, id: Option<&Loose<Str>>) {
-        if let Some(Loose(Some(s))) = id {
+    // Shapes the full reader refuses (a period that is not an object, a tariff_id that is not a string) fail
+    // the scan too: the CDR cannot be priced either way.
+    fn add(ids: &mut Vec<String>, id: Option<&Str>) {
+        if let Some(s) = id {
             let up = s.as_str().to_uppercase();
             if !up.is_empty() && !ids.contains(&up) {
                 ids.push(up);
@@ -125,11 +115,11 @@ fn needs_of(doc: &[u8]) -> Result<Needs, InputError> {
     }
     let mut ids: Vec<String> = Vec::with_capacity(1);
     for p in raw.charging_periods.iter().flatten() {
-        add(&mut ids, p.0.as_ref().and_then(|p| p.tariff_id.as_ref()));
+        add(&mut ids, p.tariff_id.as_ref());
     }
     if ids.is_empty() {
         for t in raw.tariffs.iter().flatten() {
-            add(&mut ids, t.0.as_ref().and_then(|t| t.id.as_ref()));
+            add(&mut ids, t.id.as_ref());
         }
     }
     Ok(Needs {
@@ -137,7 +127,7 @@ fn needs_of(doc: &[u8]) -> Result<Needs, InputError> {
         party_id: text(raw.party_id, "party_id")?,
         start: text(raw.start_date_time, "start_date_time")?,
         tariff_ids: ids,
-        location_id: raw.cdr_location.and_then(|l| l.id).and_then(|l| l.0).map(|s| s.0.into_owned()),
+        location_id: raw.cdr_location.and_then(|l| l.id).map(|s| s.0.into_owned()),
         currency: raw.currency.map(|s| s.0.into_owned()),
         old_total: raw.total_cost.and_then(|t| t.0),
     })
@@ -211,7 +201,7 @@ mod tests {
 
     #[test]
     fn scan_reads_what_choosing_versions_needs() {
-        let needs = scan(&[CDR.as_bytes(), b"{", br#"{"country_code":"NL","party_id":"X","start_date_time":"s","tariffs":[{"id":"a"},3],"total_cost":2}"#]);
+        let needs = scan(&[CDR.as_bytes(), b"{", br#"{"country_code":"NL","party_id":"X","start_date_time":"s","tariffs":[{"id":"a"},{"x":1}],"total_cost":2}"#]);
         let n = needs[0].as_ref().unwrap();
         assert_eq!((n.country_code.as_str(), n.party_id.as_str(), n.start.as_str()), ("nl", "EXA", "2025-06-02T10:00:00Z"));
         assert_eq!(n.tariff_ids, vec!["T1".to_string()]);
@@ -233,7 +223,9 @@ mod tests {
         let out = price_stored(&jobs, &set, &opts, true);
         let ok = out[0].as_ref().unwrap();
         assert_eq!((ok.total, ok.total_incl), (Some(Decimal::from(3)), Some(Decimal::new(33, 1))));
-        assert!(ok.line.as_deref().unwrap().contains("\"pieces\"") || ok.line.as_deref().unwrap().contains("breakdown"));
+        assert!(ok.line.as_deref().unwrap().contains(r#""periods":[{"charging_period":0"#));
+        let bare = price_stored(&jobs[..1], &set, &PricingOptions { breakdown: false, ..opts }, false);
+        assert_eq!(bare[0].as_ref().unwrap(), &Repriced { line: None, ..ok.clone() });
         assert!(out[1].is_err(), "no version of T1 given: the embedded EMBEDDED does not price it");
     }
 }
