@@ -2,6 +2,7 @@
 
 `price_cdr` returns a typed `PricedCdr`; `price_cdr_json` the same result as JSON bytes;
 `price_batch` prices many CDRs in one call across all cores with the GIL released.
+`scan_stored` and `price_stored` re-rate stored CDRs with the tariff versions chosen for each (`app/reprice`).
 `Monitor` is the operators' live view of active sessions and EVSE statuses.
 `Courier` is the delivery send loop: pooled keep-alive HTTP/1.1 on a tokio runtime, batches in and out.
 """
@@ -26,6 +27,8 @@ from rust_core._native import (
     json_guard,
     parse_only,
     price_batch,
+    price_stored,
+    scan_stored,
 )
 from rust_core._native import price_cdr as price_cdr_json
 
@@ -50,6 +53,8 @@ __all__ = [
     "price_batch",
     "price_cdr",
     "price_cdr_json",
+    "price_stored",
+    "scan_stored",
 ]
 
 

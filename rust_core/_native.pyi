@@ -17,6 +17,8 @@ __all__ = [
     "parse_only",
     "price_batch",
     "price_cdr",
+    "price_stored",
+    "scan_stored",
 ]
 
 __version__: str
@@ -89,6 +91,26 @@ def price_batch(
     missing_vat: _MissingVat = "no_vat",
 ) -> BatchResult: ...
 def parse_only(buf: bytes | str) -> tuple[int, int]: ...
+
+_Needs = tuple[str, str, str, list[str], str | None, str | None, str | None]
+_Repriced = tuple[str | None, str | None, bytes | None]
+
+def scan_stored(docs: list[bytes] | list[str]) -> list[tuple[_Needs | None, str | None]]:
+    """Per stored CDR: ((country_code, party_id, start_date_time, tariff ids, cdr_location.id, currency,
+    CPO's total_cost excl. VAT), None), or (None, why it cannot be read)."""
+
+def price_stored(
+    docs: list[bytes] | list[str],
+    versions: list[list[int]],
+    zones: list[str | None],
+    tariffs: TariffSet,
+    *,
+    breakdown: bool = True,
+    lines: bool = True,
+) -> list[tuple[_Repriced | None, str | None]]:
+    """Per stored CDR priced with its tariff versions (indexes into `tariffs`) in place of the embedded ones and
+    `zones[i]` in place of its time zone: ((total excl. VAT, incl. VAT, result JSON if `lines`), None), or
+    (None, why it cannot be priced)."""
 def error_json(message: str, field: str = "", line: int | None = None, id: str | None = None) -> str: ...
 def json_guard(
     buf: bytes | bytearray | memoryview | str, max_depth: int, max_decimals: int

@@ -104,6 +104,22 @@ def test_dry_run_writes_no_results(cpo: Instance) -> None:
     assert "(dry)" in cpo.cli("cdrs", "runs").stdout
 
 
+def test_no_breakdown_keeps_the_totals_only(cpo: Instance) -> None:
+    full = reprice(cpo, "--tariff", "TRF-0016")
+    bare = reprice(cpo, "--tariff", "TRF-0016", "--no-breakdown")
+    assert (bare["priced"], bare["changed"]) == (full["priced"], full["changed"]) and bare["priced"] > 0
+
+    def totals(run_id: int) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in cpo.query("SELECT seq, new_total, new_total_incl, change, tariff_ids, "
+                                            "tariff_versions::text, breakdown IS NULL FROM reprice_results "
+                                            "WHERE run_id = $1 ORDER BY seq", run_id)]
+
+    assert [r[:-1] for r in totals(bare["run"])] == [r[:-1] for r in totals(full["run"])]
+    assert {r[-1] for r in totals(bare["run"])} == {True} and {r[-1] for r in totals(full["run"])} == {False}
+    out = cpo.cli("cdrs", "reprice", "--run", str(bare["run"]), "--no-breakdown", check=False)
+    assert out.returncode == 2 and "--no-breakdown" in out.stderr
+
+
 def test_bad_cdrs_are_reported_and_the_rest_priced(cpo: Instance) -> None:
     good = json.loads((DATA / "cdrs.jsonl").read_text().splitlines()[0])
     unknown = {**good, "id": "BAD-TARIFF", "charging_periods": [{**good["charging_periods"][0], "tariff_id": "NOPE"}]}

@@ -148,9 +148,18 @@ async def _time_zones(conn: asyncpg.Connection, cdrs: list[dict[str, object]]) -
     for cdr in cdrs:
         location = cdr.get("cdr_location")
         lid = location.get("id") if isinstance(location, dict) else None
-        keys.append((str(cdr.get("country_code", "")).upper(), str(cdr.get("party_id", "")).upper(), str(lid or "").upper()))
+        keys.append(location_key(cdr.get("country_code", ""), cdr.get("party_id", ""), lid))
+    return await time_zones(conn, keys)
+
+
+def location_key(country_code: object, party_id: object, location_id: object) -> tuple[str, str, str]:
+    return str(country_code).upper(), str(party_id).upper(), str(location_id or "").upper()
+
+
+async def time_zones(conn: asyncpg.Connection, keys: list[tuple[str, str, str]]) -> list[str | None]:
+    """The time zone of our copy of each Location (`location_key`), None when we hold none or it has none."""
     rows = await conn.fetch(_TIME_ZONES, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
-    zones: list[str | None] = [None] * len(cdrs)
+    zones: list[str | None] = [None] * len(keys)
     for r in rows:
         zones[r["i"] - 1] = r["time_zone"] or None
     return zones

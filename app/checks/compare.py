@@ -68,17 +68,24 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
 
 
+def unpriceable(country_code: str, party_id: str, ids: list[str], versions: Mapping[str, object | None]) -> str | None:
+    """Why a CDR naming tariffs `ids` cannot be priced with `versions` (ours, by id), or None (also used by re-rating's
+    fast path, `app/reprice/batch.py`)."""
+    if not ids:
+        return "the CDR names no tariff (no charging_periods[].tariff_id, no tariffs)"
+    missing = [i for i in ids if versions.get(i) is None]
+    if missing:
+        return f"we hold no tariff {', '.join(missing)} of {country_code.upper()}*{party_id.upper()}"
+    return None
+
+
 def prepare(cdr: Doc, versions: Mapping[str, TariffVersion | None], time_zone: str | None) -> Prepared:
     """Replace the CDR's embedded tariffs by our versions of the tariffs it names, and its time zone (if any) by
     the one of our copy of its Location (`time_zone`; None: we hold no such Location)."""
-    party = f"{str(cdr['country_code']).upper()}*{str(cdr['party_id']).upper()}"
     ids = needed_tariffs(cdr)
-    if not ids:
-        return Prepared(cdr, outcome=Outcome(UNVERIFIABLE, "the CDR names no tariff (no charging_periods[].tariff_id, "
-                                                           "no tariffs)"))
-    missing = [i for i in ids if versions.get(i) is None]
-    if missing:
-        return Prepared(cdr, outcome=Outcome(UNVERIFIABLE, f"we hold no tariff {', '.join(missing)} of {party}"))
+    reason = unpriceable(str(cdr['country_code']), str(cdr['party_id']), ids, versions)
+    if reason:
+        return Prepared(cdr, outcome=Outcome(UNVERIFIABLE, reason))
     notes = []
     ours: list[Doc] = []
     for i in ids:

@@ -1,13 +1,15 @@
 """A re-rating worker: claims partitions of a run (SKIP LOCKED), streams their CDRs out of PostgreSQL, prices
-them in batches with `checks.checker.price` (our tariff version at each session's start; one `price_batch` call per
-batch) and COPYs the results in.
+them in batches with `reprice.batch.price_rows` (our tariff version at each session's start, prepared and priced
+in rust_core) and COPYs the results in. The three overlap: while batch k is priced (GIL released), batch k+1 is
+read (COPY out, `reader`) and batch k-1 written (COPY in, `writer`); `lookup` answers pricing's queries.
 
 - Exactly once: a partition's results and its DONE are written in one transaction on the worker's writer
   connection; a worker that dies rolls them back, and a worker whose partition was taken over writes nothing (its
   DONE matches no row, and the results' key (run, seq) refuses a second copy).
 - Liveness: the worker holds a session advisory lock (runs.LOCK_CLASS, its id) on its own connection
   (`app.db.liveness`); a CLAIMED partition whose worker holds no lock is PENDING again.
-- Constant memory: one batch of CDRs at a time (the COPY callback is awaited, so PostgreSQL waits for us)."""
+- Constant memory: at most three batches at a time (the COPY callback waits for the batch before last, so
+  PostgreSQL waits for us)."""
 
 from __future__ import annotations
 
@@ -16,20 +18,15 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import msgspec
 
-from app.checks.checker import Priced, price
 from app.db.liveness import LifeSign, holders_sql
-from app.modules.common import load_doc
 from app.reprice import runs
+from app.reprice.batch import Row, Versions, Zones, price_rows
 from app.reprice.runs import Params, Stats
 
-Row = tuple[int, str, str, str, bytes]
-"""(seq, country_code, party_id, id, CDR JSON) as stored."""
 Handler = Callable[[list[Row]], Awaitable[None]]
 
 _CLAIM = """
@@ -115,61 +112,6 @@ SOURCES: dict[str, Callable[[asyncpg.Connection, Params, int, int, int, Handler]
     "copy": stream_copy, "cursor": stream_cursor}
 
 
-# --- pricing a batch into result rows --------------------------------------------------------------------
-
-class _Price(msgspec.Struct):
-    excl_vat: Decimal | None = None
-    incl_vat: Decimal | None = None
-
-
-class _Totals(msgspec.Struct):
-    total_cost: _Price | Decimal | None = None
-
-
-_totals = msgspec.json.Decoder(_Totals).decode
-
-
-def _excl(value: object) -> Decimal | None:
-    if isinstance(value, dict):
-        value = value.get("excl_vat")
-    return None if value is None else Decimal(str(value))
-
-
-def rows_of(run_id: int, engine: str, batch: list[Row], stats: Stats) -> Callable[[list[Priced]], list[tuple[object, ...]]]:
-    """Turns the priced CDRs of `batch` into result rows (adding them to `stats`)."""
-
-    def make(priced: list[Priced]) -> list[tuple[object, ...]]:
-        out: list[tuple[object, ...]] = []
-        for (seq, cc, pid, cid, _doc), p in zip(batch, priced, strict=True):
-            cdr = p.prepared.cdr
-            party = f"{cc}*{pid}"
-            if p.line is None:
-                reason = cdr.get("_unreadable") and f"the stored CDR is not readable JSON: {cdr['_unreadable']}"
-                reason = reason or (p.prepared.outcome.reason if p.prepared.outcome is not None and p.prepared.outcome.reason
-                          else f"the CDR cannot be priced: {p.error}")
-                stats.add_failed(f"{party}/{cid}", str(reason))
-                out.append((run_id, seq, cc, pid, cid, "FAILED", None, None, None, None, None, [], None, None,
-                            str(reason), engine))
-                continue
-            currency = str(cdr.get("currency") or "")
-            total = _totals(p.line).total_cost
-            new, incl = (total.excl_vat, total.incl_vat) if isinstance(total, _Price) else (total, None)
-            old = _excl(cdr.get("total_cost"))
-            change = new - old if new is not None and old is not None else None
-            used = {t: v for t, v in p.versions.items() if v is not None}
-            stats.add_priced(party, list(used), currency, change)
-            versions = json.dumps([{"id": t, "last_updated": v.last_updated.isoformat()} for t, v in used.items()])
-            out.append((run_id, seq, cc, pid, cid, "PRICED", currency or None, old, new, incl, change, list(used),
-                        versions, p.line.decode(), None, engine))
-        return out
-
-    return make
-
-
-def _unreadable(row: Row, exc: Exception) -> dict[str, object]:
-    return {"country_code": row[1], "party_id": row[2], "id": row[3], "_unreadable": str(exc)}
-
-
 # --- the worker loop ---------------------------------------------------------------------------------------
 
 @dataclass(slots=True)
@@ -192,6 +134,8 @@ class Worker:
         life = await LifeSign(runs.LOCK_CLASS).open(self._dsn)
         reader = await asyncpg.connect(self._dsn)
         writer = await asyncpg.connect(self._dsn)
+        lookup = await asyncpg.connect(self._dsn)
+        self._versions, self._zones = Versions(), Zones()
         try:
             row = await writer.fetchrow("SELECT params::text AS params, dry_run FROM reprice_runs WHERE id = $1",
                                         self.run_id)
@@ -210,34 +154,56 @@ class Worker:
                     await asyncio.sleep(0.5)  # the rest is claimed by live workers: wait in case one dies
                     continue
                 try:
-                    await self._partition(reader, writer, life.objid, params, dry, part["first_seq"], part["last_seq"])
+                    await self._partition(reader, writer, lookup, life.objid, params, dry, part["first_seq"], part["last_seq"])
                 except (TakenOver, asyncpg.UniqueViolationError):
                     continue  # another worker took this partition over and finished it
         finally:
-            for c in (reader, writer):
+            for c in (reader, writer, lookup):
                 await c.close()
             await life.close()
 
-    async def _partition(self, reader: asyncpg.Connection, writer: asyncpg.Connection, me: int, params: Params,
-                         dry: bool, first: int, last: int) -> None:
+    async def _partition(self, reader: asyncpg.Connection, writer: asyncpg.Connection, lookup: asyncpg.Connection,
+                         me: int, params: Params, dry: bool, first: int, last: int) -> None:
         stats = Stats()
+        pricing: asyncio.Task[list[tuple[object, ...]]] | None = None
+        writing: asyncio.Task[None] | None = None
 
-        async def handle(batch: list[Row]) -> None:
-            docs: list[dict[str, object]] = []
-            for row in batch:
-                try:
-                    docs.append(load_doc(row[4]))
-                except Exception as exc:  # noqa: BLE001 - stored JSON we cannot read: that CDR fails, not the run
-                    docs.append(_unreadable(row, exc))
-            rows = rows_of(self.run_id, self._engine, batch, stats)(await price(writer, docs))
+        async def write(rows: list[tuple[object, ...]], size: int) -> None:
             if not dry:
                 await writer.copy_records_to_table("reprice_results", records=rows, columns=COLUMNS)
-            self._progress(len(batch))
+            self._progress(size)
             if self._opt.pause:
                 await asyncio.sleep(self._opt.pause)
 
-        async with writer.transaction():
-            await SOURCES[self._opt.source](reader, params, first, last, self._opt.batch, handle)
-            if await writer.execute(_DONE, self.run_id, first, me, json.dumps(stats.to_json())) == "UPDATE 0":
-                raise TakenOver
+        async def next_write() -> None:
+            """The batch priced last goes to the writer (after the one before it)."""
+            nonlocal pricing, writing
+            if pricing is None:
+                return
+            rows = await pricing
+            pricing = None
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(write(rows, len(rows)))
+
+        async def handle(batch: list[Row]) -> None:
+            nonlocal pricing
+            await next_write()
+            pricing = asyncio.create_task(
+                price_rows(lookup, self.run_id, self._engine, batch, stats, self._versions, self._zones,
+                           breakdown=params.breakdown))
+
+        try:
+            async with writer.transaction():
+                await SOURCES[self._opt.source](reader, params, first, last, self._opt.batch, handle)
+                await next_write()
+                if writing is not None:
+                    await writing
+                if await writer.execute(_DONE, self.run_id, first, me, json.dumps(stats.to_json())) == "UPDATE 0":
+                    raise TakenOver
+        finally:
+            for task in (pricing, writing):
+                if task is not None and not task.done():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
         self.priced += stats.priced + stats.failed

@@ -12,6 +12,7 @@ pub mod model;
 pub mod money;
 pub mod number;
 pub mod pricing;
+pub mod reprice;
 pub mod session;
 pub mod status;
 pub mod tariff;

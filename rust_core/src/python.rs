@@ -674,6 +674,103 @@ mod courier_bindings {
 // end of Courier
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// Re-rating stored CDRs (rust_core/src/reprice.rs): per batch, `scan_stored` reads what choosing tariff
+// versions needs and `price_stored` prices each CDR with the versions chosen; one crossing each, the
+// GIL released, rayon across cores.
+// ---------------------------------------------------------------------------------------------
+
+mod reprice_bindings {
+    use pyo3::prelude::*;
+    use pyo3::types::{PyBytes, PyList};
+
+    use super::{PyTariffSet, as_bytes};
+    use crate::error::InputError;
+    use crate::pricing::PricingOptions;
+    use crate::reprice::{self, Stored};
+
+    /// (country_code, party_id, start_date_time, tariff ids, cdr_location.id, currency, CPO's total_cost excl. VAT)
+    type Needs = (String, String, String, Vec<String>, Option<String>, Option<String>, Option<String>);
+
+    fn text(e: &InputError) -> String {
+        if e.field.is_empty() { e.message.clone() } else { format!("{}: {}", e.field, e.message) }
+    }
+
+    fn docs_of<'a>(docs: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u8]>> {
+        docs.iter().map(|d| as_bytes(d, "each CDR")).collect()
+    }
+
+    /// Per CDR (what choosing its tariff versions needs, None) or (None, why it cannot be read).
+    #[pyfunction]
+    fn scan_stored(py: Python<'_>, docs: &Bound<'_, PyList>) -> PyResult<Vec<(Option<Needs>, Option<String>)>> {
+        let items: Vec<Bound<'_, PyAny>> = docs.iter().collect();
+        let bufs = docs_of(&items)?;
+        let scanned = py.detach(|| reprice::scan(&bufs));
+        Ok(scanned
+            .into_iter()
+            .map(|r| {
+                match r {
+                    Ok(n) => (Some((n.country_code, n.party_id, n.start, n.tariff_ids, n.location_id, n.currency, n.old_total.map(|d| d.to_string()))), None),
+                    Err(e) => (None, Some(text(&e))),
+                }
+            })
+            .collect())
+    }
+
+    /// (total_cost excl. VAT, incl. VAT, result JSON or None) as text: per CDR (that, None) or (None, why not).
+    type Priced<'py> = (Option<String>, Option<String>, Option<Bound<'py, PyBytes>>);
+
+    /// Price each stored CDR with its tariff versions (indexes into `tariffs`) in place of the embedded ones
+    /// and its time zone (None: none known) in place of the CPO's.
+    #[pyfunction]
+    #[pyo3(signature = (docs, versions, zones, tariffs, *, breakdown=true, lines=true))]
+    fn price_stored<'py>(
+        py: Python<'py>,
+        docs: &Bound<'py, PyList>,
+        versions: Vec<Vec<usize>>,
+        zones: Vec<Option<String>>,
+        tariffs: &Bound<'py, PyTariffSet>,
+        breakdown: bool,
+        lines: bool,
+    ) -> PyResult<Vec<(Option<Priced<'py>>, Option<String>)>> {
+        let items: Vec<Bound<'py, PyAny>> = docs.iter().collect();
+        let bufs = docs_of(&items)?;
+        if versions.len() != bufs.len() || zones.len() != bufs.len() {
+            return Err(pyo3::exceptions::PyValueError::new_err("docs, versions and zones must have the same length"));
+        }
+        let set = &tariffs.get().inner;
+        if let Some(bad) = versions.iter().flatten().find(|&&i| i >= set.len()) {
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!("tariff version index {bad} out of range")));
+        }
+        let jobs: Vec<Stored> = bufs
+            .iter()
+            .zip(versions)
+            .zip(&zones)
+            .map(|((doc, versions), zone)| Stored { doc, versions, time_zone: zone.as_deref() })
+            .collect();
+        let opts = PricingOptions { breakdown, ..Default::default() };
+        let out = py.detach(|| reprice::price_stored(&jobs, set, &opts, lines));
+        Ok(out
+            .into_iter()
+            .map(|r| {
+                match r {
+                    Ok(p) => (Some((p.total.map(|d| d.to_string()), p.total_incl.map(|d| d.to_string()), p.line.map(|l| PyBytes::new(py, l.as_bytes())))), None),
+                    Err(e) => (None, Some(text(&e))),
+                }
+            })
+            .collect())
+    }
+
+    pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(scan_stored, m)?)?;
+        m.add_function(wrap_pyfunction!(price_stored, m)?)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// end of re-rating
+// ---------------------------------------------------------------------------------------------
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PricingError", m.py().get_type::<PricingError>())?;
@@ -687,6 +784,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     session_bindings::register(m)?;
     add_monitor(m)?;
     courier_bindings::register(m)?;
+    reprice_bindings::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,231 @@
+//! Re-rating stored CDRs in batches (issue 10): the per-CDR preparation the CDR check does in Python
+//! (`app/checks/compare.py prepare`: our tariff versions in place of the embedded ones, our time zone in
+//! place of the CPO's) done on the parsed CDR, in parallel, with the existing pricer.
+//!
+//! Two calls per batch: `scan` reads what choosing tariff versions needs (party, session start, the tariff
+//! ids, the Location id, the CPO's total); the versions are chosen by the caller (the SQL of
+//! `app/checks/tariff_history.py`, the one place that logic lives); `price_stored` prices each CDR with
+//! the versions it was given.
+
+use rayon::prelude::*;
+use rust_decimal::Decimal;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::error::{InputError, from_json_error};
+use crate::model::Version;
+use crate::model::json::{Str, ocpi_object};
+use crate::number::Num;
+use crate::pricing::{PricingOptions, output};
+use crate::tariff::TariffSet;
+
+/// Records per rayon task (as in `batch`).
+const CHUNK: usize = 64;
+
+/// What choosing a stored CDR's tariff versions needs, read without building the CDR.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Needs {
+    pub country_code: String,
+    pub party_id: String,
+    /// `start_date_time` as written (the caller reads it as it reads every date).
+    pub start: String,
+    /// As `compare.needed_tariffs`: the ids the charging periods name, else those of the embedded
+    /// tariffs; upper-cased, first occurrence kept.
+    pub tariff_ids: Vec<String>,
+    /// `cdr_location.id`, the key (with the party) of our copy of the Location.
+    pub location_id: Option<String>,
+    pub currency: Option<String>,
+    /// The CPO's `total_cost`: excl_vat of a Price, or the number (2.1.1).
+    pub old_total: Option<Decimal>,
+}
+
+ocpi_object! {
+    struct ScanCdr<'a> (quiet) {
+        "country_code" => country_code: Str<'a>,
+        "party_id" => party_id: Str<'a>,
+        "start_date_time" => start_date_time: Str<'a>,
+        "cdr_location" => cdr_location: IdOf<'a>,
+        "currency" => currency: Str<'a>,
+        "tariffs" => tariffs: Vec<IdOf<'a>>,
+        "charging_periods" => charging_periods: Vec<TariffIdOf<'a>>,
+        "total_cost" => total_cost: Total,
+    }
+}
+
+ocpi_object! {
+    struct IdOf<'a> (quiet) {
+        "id" => id: Str<'a>,
+    }
+}
+
+ocpi_object! {
+    struct TariffIdOf<'a> (quiet) {
+        "tariff_id" => tariff_id: Str<'a>,
+    }
+}
+
+/// `total_cost`: a Price's `excl_vat`, or a bare number.
+struct Total(Option<Decimal>);
+
+impl<'de> Deserialize<'de> for Total {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Total;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a Price object or a number")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Total, A::Error> {
+                let mut excl = None;
+                while let Some(k) = map.next_key::<Str<'de>>()? {
+                    if k.as_str() == "excl_vat" {
+                        excl = map.next_value::<Option<Num>>()?.map(|n| n.0);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Total(excl))
+            }
+        }
+        let raw = <&serde_json::value::RawValue>::deserialize(d)?;
+        let text = raw.get();
+        if text.starts_with('{') {
+            let mut de = serde_json::Deserializer::from_str(text);
+            de.deserialize_map(V).map_err(de::Error::custom)
+        } else {
+            Ok(Total(serde_json::from_str::<Num>(text).ok().map(|n| n.0)))
+        }
+    }
+}
+
+fn needs_of(doc: &[u8]) -> Result<Needs, InputError> {
+    let raw: ScanCdr = serde_json::from_slice(doc).map_err(|e| from_json_error(&e))?;
+    let text = |v: Option<Str>, field: &str| v.map(|s| s.0.into_owned()).ok_or_else(|| InputError::new(field, "required field is missing"));
+    // Shapes the full reader refuses (a period that is not an object, a tariff_id that is not a string) fail
+    // the scan too: the CDR cannot be priced either way.
+    fn add(ids: &mut Vec<String>, id: Option<&Str>) {
+        if let Some(s) = id {
+            let up = s.as_str().to_uppercase();
+            if !up.is_empty() && !ids.contains(&up) {
+                ids.push(up);
+            }
+        }
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(1);
+    for p in raw.charging_periods.iter().flatten() {
+        add(&mut ids, p.tariff_id.as_ref());
+    }
+    if ids.is_empty() {
+        for t in raw.tariffs.iter().flatten() {
+            add(&mut ids, t.id.as_ref());
+        }
+    }
+    Ok(Needs {
+        country_code: text(raw.country_code, "country_code")?,
+        party_id: text(raw.party_id, "party_id")?,
+        start: text(raw.start_date_time, "start_date_time")?,
+        tariff_ids: ids,
+        location_id: raw.cdr_location.and_then(|l| l.id).map(|s| s.0.into_owned()),
+        currency: raw.currency.map(|s| s.0.into_owned()),
+        old_total: raw.total_cost.and_then(|t| t.0),
+    })
+}
+
+/// `Needs` of each stored CDR, in parallel, in input order.
+pub fn scan(docs: &[&[u8]]) -> Vec<Result<Needs, InputError>> {
+    docs.par_chunks(CHUNK).flat_map_iter(|c| c.iter().map(|d| guarded(|| needs_of(d)))).collect()
+}
+
+/// One stored CDR to price: the indexes (into the `TariffSet` of versions) of our tariff versions that
+/// replace its embedded tariffs, and our time zone for it (None: we hold no Location for it).
+pub struct Stored<'a> {
+    pub doc: &'a [u8],
+    pub versions: Vec<usize>,
+    pub time_zone: Option<&'a str>,
+}
+
+/// What the results table needs of a priced CDR.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repriced {
+    /// `total_cost` excl. VAT as the result JSON gives it (None for the 2.3.0 shape, which has no excl_vat).
+    pub total: Option<Decimal>,
+    pub total_incl: Option<Decimal>,
+    /// The result JSON (with the breakdown when `opts.breakdown`), when asked for.
+    pub line: Option<String>,
+}
+
+fn price_one(job: &Stored, versions: &TariffSet, opts: &PricingOptions, with_line: bool) -> Result<Repriced, InputError> {
+    let mut cdr = crate::model::cdr::parse_cdr_with(job.doc, opts.strict)?;
+    // As `compare.prepare`: our versions replace whatever the CPO embedded, our zone replaces the CPO's
+    // `cdr_location.time_zone` (a 2.1.1 `location.time_zone` stays when we have none).
+    cdr.tariffs = job.versions.iter().map(|&i| versions.get(i).clone()).collect();
+    match job.time_zone {
+        Some(tz) if !tz.is_empty() => cdr.time_zone = Some(Cow::Borrowed(tz)),
+        _ if cdr.version != Version::V211 => cdr.time_zone = None,
+        _ => {}
+    }
+    let priced = crate::pricing::price(&cdr, None, opts)?;
+    let r = opts.rounding;
+    let (total, total_incl) = match priced.version {
+        Version::V211 => (Some(r.apply(priced.total_cost.excl)), None),
+        Version::V221 => (Some(r.apply(priced.total_cost.excl)), priced.total_cost.incl().map(|v| r.apply(v))),
+        Version::V230 => (None, None),
+    };
+    let line = with_line.then(|| {
+        let mut out = String::with_capacity(1024);
+        output::write_result(&priced, opts, &mut out);
+        out
+    });
+    Ok(Repriced { total, total_incl, line })
+}
+
+/// Price each stored CDR with its versions (indexes into `versions`), in parallel, in input order.
+/// `with_line`: also return each result's JSON (with the breakdown when `opts.breakdown`).
+pub fn price_stored(jobs: &[Stored], versions: &TariffSet, opts: &PricingOptions, with_line: bool) -> Vec<Result<Repriced, InputError>> {
+    jobs.par_chunks(CHUNK).flat_map_iter(|c| c.iter().map(|j| guarded(|| price_one(j, versions, opts, with_line)))).collect()
+}
+
+/// A panic on one record becomes its error.
+fn guarded<T>(f: impl FnOnce() -> Result<T, InputError>) -> Result<T, InputError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(InputError::new("", "internal error while pricing this record")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARIFF: &str = r#"{"country_code":"NL","party_id":"EXA","id":"T1","currency":"EUR","last_updated":"2025-01-01T00:00:00Z","elements":[{"price_components":[{"type":"ENERGY","price":0.5,"vat":10,"step_size":1}]}]}"#;
+    const CDR: &str = r#"{"country_code":"nl","party_id":"EXA","id":"C1","start_date_time":"2025-06-02T10:00:00Z","end_date_time":"2025-06-02T11:00:00Z","currency":"EUR","cdr_location":{"id":"L1","time_zone":"Mars/Base"},"tariffs":[{"id":"EMBEDDED","currency":"EUR","elements":[{"price_components":[{"type":"ENERGY","price":9,"step_size":1}]}]}],"charging_periods":[{"start_date_time":"2025-06-02T10:00:00Z","tariff_id":"t1","dimensions":[{"type":"ENERGY","volume":4}]},{"start_date_time":"2025-06-02T10:30:00Z","tariff_id":"T1","dimensions":[{"type":"ENERGY","volume":2}]}],"total_cost":{"excl_vat":3.5,"incl_vat":3.85},"total_energy":6,"total_time":1}"#;
+
+    #[test]
+    fn scan_reads_what_choosing_versions_needs() {
+        let needs = scan(&[CDR.as_bytes(), b"{", br#"{"country_code":"NL","party_id":"X","start_date_time":"s","tariffs":[{"id":"a"},{"x":1}],"total_cost":2}"#]);
+        let n = needs[0].as_ref().unwrap();
+        assert_eq!((n.country_code.as_str(), n.party_id.as_str(), n.start.as_str()), ("nl", "EXA", "2025-06-02T10:00:00Z"));
+        assert_eq!(n.tariff_ids, vec!["T1".to_string()]);
+        assert_eq!((n.location_id.as_deref(), n.currency.as_deref()), (Some("L1"), Some("EUR")));
+        assert_eq!(n.old_total, Some(Decimal::new(35, 1)));
+        assert!(needs[1].is_err());
+        let n = needs[2].as_ref().unwrap();
+        assert_eq!((n.tariff_ids.clone(), n.old_total), (vec!["A".to_string()], Some(Decimal::from(2))));
+    }
+
+    #[test]
+    fn our_versions_and_zone_replace_the_embedded_ones() {
+        let set = TariffSet::from_json(format!("[{TARIFF}]").as_bytes()).unwrap();
+        let opts = PricingOptions { breakdown: true, ..Default::default() };
+        let jobs = [
+            Stored { doc: CDR.as_bytes(), versions: vec![0], time_zone: Some("Europe/Amsterdam") },
+            Stored { doc: CDR.as_bytes(), versions: vec![], time_zone: None },
+        ];
+        let out = price_stored(&jobs, &set, &opts, true);
+        let ok = out[0].as_ref().unwrap();
+        assert_eq!((ok.total, ok.total_incl), (Some(Decimal::from(3)), Some(Decimal::new(33, 1))));
+        assert!(ok.line.as_deref().unwrap().contains(r#""periods":[{"charging_period":0"#));
+        let bare = price_stored(&jobs[..1], &set, &PricingOptions { breakdown: false, ..opts }, false);
+        assert_eq!(bare[0].as_ref().unwrap(), &Repriced { line: None, ..ok.clone() });
+        assert!(out[1].is_err(), "no version of T1 given: the embedded EMBEDDED does not price it");
+    }
+}
