@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Macro benchmark of re-rating stored CDRs from PostgreSQL (issue 10 §1): `ocpi-engine cdrs reprice` end to end.
 
-    DATABASE_URL=postgresql://... python benchmarks/macro_reprice.py [--cdrs 1000000] [--workers 1] [--json out.json]
+    [DATABASE_URL=postgresql://...] python benchmarks/macro_reprice.py [--cdrs 1000000] [--workers 1] [--json out.json]
 
-1. A fresh database on DATABASE_URL's server (dropped afterwards), migrated; the generator's tariffs imported
+1. A fresh database on DATABASE_URL's server, else on an embedded server of its own (dropped afterwards), migrated; the generator's tariffs imported
    (`benchmarks/generate.py`, seed 42) and N of its CDRs loaded with COPY (streamed: never all in memory).
 2. Same-run baselines: the COPY-out-only rate (`COPY (SELECT seq, keys, data ...) TO STDOUT`, bytes counted and
    rows cut, no parsing) and the server-side-cursor-only rate (`fetch(batch)` of the same rows).
@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(ROOT))
 
 from generate import iter_cdr_lines, make_tariffs  # noqa: E402
+from app.db.pool import with_database  # noqa: E402
 
 SEED = 42
 _QUERY = "SELECT c.seq, c.country_code, c.party_id, c.id, c.data FROM cdrs c ORDER BY c.seq"
@@ -169,11 +170,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the database (its URL is printed)")
     ap.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON")
     args = ap.parse_args(argv)
-    admin = os.environ.get("DATABASE_URL")
-    if not admin:
-        raise SystemExit("macro_reprice.py: set DATABASE_URL to a PostgreSQL server (a fresh database is made on it)")
+    with tempfile.TemporaryDirectory(prefix="bench-reprice-pg-") as pg_root:
+        admin = os.environ.get("DATABASE_URL")
+        if not admin:  # an embedded server of its own, stopped at the end
+            from app.db import embedded
+
+            admin = embedded.start(Path(pg_root))
+            try:
+                return run(args, admin)
+            finally:
+                embedded.stop(Path(pg_root))
+        return run(args, admin)
+
+
+def run(args: argparse.Namespace, admin: str) -> int:
+    """The benchmark on a fresh database made on `admin`'s server (dropped afterwards unless --keep)."""
     name = f"bench_reprice_{uuid.uuid4().hex[:8]}"
-    dsn = admin.rsplit("/", 1)[0] + "/" + name
+    dsn = with_database(admin, name)
     asyncio.run(_database(admin, name, True))
     try:
         load_s = asyncio.run(load(dsn, args.cdrs))

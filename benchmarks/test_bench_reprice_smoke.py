@@ -4,18 +4,15 @@ into a fresh database, both read paths measured, and both end-to-end runs priced
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 SCRIPT = Path(__file__).resolve().parent / "macro_reprice.py"
 CDRS = 300
 
 
-@pytest.mark.skipif(not os.environ.get("DATABASE_URL"), reason="needs DATABASE_URL (a PostgreSQL server)")
 def test_macro_reprice_smoke(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--cdrs", str(CDRS), "--batch", "100", "--json", str(out)],

@@ -184,14 +184,9 @@ def serving(*setups: tuple[Instance, list[tuple[str, ...]]]) -> Iterator[list[In
 
 def stop_embedded(pgdata: Path) -> None:
     """Stop the embedded server running on `pgdata`, if any (fast shutdown: open sessions are ended)."""
-    import signal
+    from app.db import embedded
 
-    from app.db.embedded import postmaster_pid
-
-    pid = postmaster_pid(pgdata)
-    if pid is not None:
-        os.kill(pid, signal.SIGINT)
-        wait_for(lambda: postmaster_pid(pgdata) is None, 30, "the embedded server to stop")
+    embedded.stop(pgdata.parent)
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:

@@ -43,6 +43,25 @@ def start(data_dir: Path) -> str:
     return uri
 
 
+def stop(data_dir: Path, timeout: float = 30.0) -> None:
+    """Stop the server of `data_dir/pgdata` now, if one runs (fast shutdown: open sessions are ended), for a process
+    that started a throwaway server (tests, benchmarks) rather than waiting for its own exit."""
+    import os
+    import signal
+    import time
+
+    pgdata = (data_dir / "pgdata").resolve()
+    pid = postmaster_pid(pgdata)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    while postmaster_pid(pgdata) is not None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the embedded server on {pgdata} did not stop within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def postmaster_pid(pgdata: Path) -> int | None:
     """The PID of the server running on `pgdata`, None when there is none (a stale file is not a server)."""
     import psutil
