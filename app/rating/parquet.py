@@ -19,6 +19,8 @@ from typing import Any
 
 import msgspec
 
+from rust_core import Price, PricedCdr
+
 INSTALL_HINT = "pip install ocpi-engine[parquet]"
 TOTALS = ("total_cost", "total_fixed_cost", "total_energy_cost", "total_time_cost", "total_parking_cost",
           "total_reservation_cost")
@@ -41,48 +43,17 @@ def require_pyarrow(extra: str = "parquet") -> Any:
     return pyarrow
 
 
-class _Tax(msgspec.Struct):
-    amount: Decimal
+def _split(price: Price) -> tuple[Decimal | None, Decimal | None]:
+    """(before tax, including tax) of a 2.2.1 or a 2.3.0 Price."""
+    if price.before_taxes is not None:
+        return price.before_taxes, price.before_taxes + sum((t.amount for t in price.taxes or ()), Decimal(0))
+    return price.excl_vat, price.incl_vat
 
 
-class _Price(msgspec.Struct):
-    excl_vat: Decimal | None = None
-    incl_vat: Decimal | None = None
-    before_taxes: Decimal | None = None
-    taxes: list[_Tax] | None = None
+class _Row(PricedCdr, frozen=True):
+    """A result line as the engine writes it, its breakdown kept as raw JSON text (a column of its own)."""
 
-    def split(self) -> tuple[Decimal | None, Decimal | None]:
-        if self.before_taxes is not None:
-            return self.before_taxes, self.before_taxes + sum((t.amount for t in self.taxes or ()), Decimal(0))
-        return self.excl_vat, self.incl_vat
-
-
-class _Row(msgspec.Struct):
-    """The part of a result line that becomes typed columns; the breakdown stays raw JSON text."""
-
-    version: str
-    currency: str
-    start_date_time: str
-    end_date_time: str
-    tariff_ids: list[str]
-    total_cost: _Price | Decimal
-    total_fixed_cost: _Price | Decimal
-    total_energy_cost: _Price | Decimal
-    total_time_cost: _Price | Decimal
-    total_parking_cost: _Price | Decimal
-    total_reservation_cost: _Price | Decimal
-    total_energy: Decimal
-    total_time: Decimal
-    total_parking_time: Decimal
-    min_price_applied: bool
-    max_price_applied: bool
-    warnings: list[str]
-    id: str | None = None
-    line: int | None = None
-    country_code: str | None = None
-    party_id: str | None = None
-    credit: bool = False
-    periods: msgspec.Raw = msgspec.Raw(b"")  # absent without --breakdown
+    periods: msgspec.Raw = msgspec.Raw(b"")  # type: ignore[assignment]  # absent without --breakdown
 
 
 _rows = msgspec.json.Decoder(list[_Row], float_hook=Decimal)
@@ -116,7 +87,7 @@ def to_table(output: bytes, arrow_schema: Any) -> Any:
             cols[name].append(getattr(r, name))
         for name in TOTALS:
             v = getattr(r, name)
-            excl, incl = v.split() if isinstance(v, _Price) else (v, None)
+            excl, incl = _split(v) if isinstance(v, Price) else (v, None)
             cols[name].append(excl)
             cols[f"{name}_incl_vat"].append(incl)
         cols["breakdown"].append(bytes(r.periods).decode() if r.periods else None)
