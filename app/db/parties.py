@@ -40,6 +40,19 @@ def validate(country_code: str, party_id: str, role: str) -> tuple[str, str, str
     return cc, pid, role
 
 
+def parse_code(text: str, what: str = "party") -> tuple[str, str]:
+    """`CC/PID` or `CC*PID` (e.g. NL/MSP) as an operator writes a party: its country code and party id. Errors name
+    `what` (e.g. "OWNER")."""
+    parts = text.replace("*", "/").split("/")
+    if len(parts) != 2:
+        raise PartyError(f"{what} {text!r} must be written COUNTRY/PARTY, e.g. NL/MSP")
+    try:
+        cc, pid, _ = validate(parts[0], parts[1], "OTHER")
+    except PartyError as exc:
+        raise PartyError(f"{what}: {exc}") from None
+    return cc, pid
+
+
 async def add(conn: asyncpg.Connection, country_code: str, party_id: str, role: str, name: str,
               website: str | None = None) -> tuple[Party, bool]:
     """Add a hosted party; returns it and whether it was new (existing ones get the new name)."""

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from app.db import peers
-from app.db.parties import PartyError, validate
+from app.db.parties import PartyError, parse_code
 from app.hub import registry
 from app.outbox.queue import Push
 from app.outbox.queue import enqueue_many as enqueue_pushes
@@ -58,14 +58,10 @@ def _party_json(party: tuple[str, str]) -> dict[str, str]:
 
 def parse_party(text: str, what: str) -> tuple[str, str]:
     """`CC/PID` (or CC*PID): a party's country code and party id."""
-    parts = text.replace("*", "/").split("/")
-    if len(parts) != 2:
-        raise GrantError(f"{what} {text!r} must be written COUNTRY/PARTY, e.g. NL/CPO")
     try:
-        cc, pid, _ = validate(parts[0], parts[1], "CPO")
+        return parse_code(text, what)
     except PartyError as exc:
-        raise GrantError(f"{what}: {exc}") from None
-    return cc, pid
+        raise GrantError(str(exc)) from None
 
 
 def check_module(module: str, interface: str) -> tuple[str, str]:

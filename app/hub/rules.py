@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from app.db.parties import PartyError, validate
+from app.db.parties import PartyError, parse_code
 
 ALLOW, DENY = "ALLOW", "DENY"
 Key = tuple[str, str]
@@ -35,14 +35,10 @@ def label(party: Key) -> str:
 
 def parse_party(text: str) -> Key:
     """`CC/PID` or `CC*PID` (e.g. NL/MSP), as the operator writes a party."""
-    parts = text.replace("*", "/").split("/")
-    if len(parts) != 2:
-        raise RuleError(f"party {text!r} must be written COUNTRY/PARTY, e.g. NL/MSP")
     try:
-        cc, pid, _ = validate(parts[0], parts[1], "OTHER")
+        return parse_code(text)
     except PartyError as exc:
         raise RuleError(str(exc)) from None
-    return (cc, pid)
 
 
 class Rules:
