@@ -2,7 +2,8 @@
 
 `price_cdr` returns a typed `PricedCdr`; `price_cdr_json` the same result as JSON bytes;
 `price_batch` prices many CDRs in one call across all cores with the GIL released.
-`scan_stored` and `price_stored` re-rate stored CDRs with the tariff versions chosen for each (`app/reprice`).
+`StoredBatch` re-rates stored CDRs from COPY rows to COPY rows, each with the tariff versions chosen for it
+(`app/reprice`).
 `Monitor` is the operators' live view of active sessions and EVSE statuses.
 `Courier` is the delivery send loop: pooled keep-alive HTTP/1.1 on a tokio runtime, batches in and out.
 """
@@ -22,13 +23,12 @@ from rust_core._native import (
     Monitor,
     PricingError,
     SessionEngine,
+    StoredBatch,
     TariffSet,
     __version__,
     json_guard,
     parse_only,
     price_batch,
-    price_stored,
-    scan_stored,
 )
 from rust_core._native import price_cdr as price_cdr_json
 
@@ -44,6 +44,7 @@ __all__ = [
     "Price",
     "PricingError",
     "SessionEngine",
+    "StoredBatch",
     "TariffSet",
     "TaxAmount",
     "__version__",
@@ -53,8 +54,6 @@ __all__ = [
     "price_batch",
     "price_cdr",
     "price_cdr_json",
-    "price_stored",
-    "scan_stored",
 ]
 
 

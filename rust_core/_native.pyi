@@ -9,7 +9,9 @@ __all__ = [
     "EventBatch",
     "Monitor",
     "PricingError",
+    "REPRICE_COLUMNS",
     "SessionEngine",
+    "StoredBatch",
     "TariffSet",
     "__version__",
     "error_json",
@@ -17,8 +19,6 @@ __all__ = [
     "parse_only",
     "price_batch",
     "price_cdr",
-    "price_stored",
-    "scan_stored",
 ]
 
 __version__: str
@@ -92,25 +92,47 @@ def price_batch(
 ) -> BatchResult: ...
 def parse_only(buf: bytes | str) -> tuple[int, int]: ...
 
-_Needs = tuple[str, str, str, list[str], str | None, str | None, str | None]
-_Repriced = tuple[str | None, str | None, bytes | None]
+# ---- Re-rating (src/reprice/stored_batch.rs): StoredBatch ----
 
-def scan_stored(docs: list[bytes] | list[str]) -> list[tuple[_Needs | None, str | None]]:
-    """Per stored CDR: ((country_code, party_id, start_date_time, tariff ids, cdr_location.id, currency,
-    CPO's total_cost excl. VAT), None), or (None, why it cannot be read)."""
+REPRICE_COLUMNS: list[str]
+"""The `reprice_results` columns of the rows `StoredBatch.price` returns, in order."""
 
-def price_stored(
-    docs: list[bytes] | list[str],
-    versions: list[list[int]],
-    zones: list[str | None],
-    tariffs: TariffSet,
-    *,
-    breakdown: bool = True,
-    lines: bool = True,
-) -> list[tuple[_Repriced | None, str | None]]:
-    """Per stored CDR priced with its tariff versions (indexes into `tariffs`) in place of the embedded ones and
-    `zones[i]` in place of its time zone: ((total excl. VAT, incl. VAT, result JSON if `lines`), None), or
-    (None, why it cannot be priced)."""
+_Group = tuple[str, str, str, int, int, str, str]
+_BatchStats = tuple[int, int, int, list[_Group], list[tuple[str, str]]]
+
+@final
+class StoredBatch:
+    """One batch of stored CDRs: the rows of `COPY (SELECT seq, country_code, party_id, id, data ...) TO STDOUT`
+    (text format, whole rows) in, the rows of `reprice_results` (COPY binary format) out."""
+
+    def __new__(cls, copy: bytes | str) -> StoredBatch:
+        """Cut the rows and scan each CDR (GIL released); ValueError when the rows are not 5 fields each."""
+    def __len__(self) -> int: ...
+    @property
+    def tariff_keys(self) -> list[tuple[str, str, str]]:
+        """The distinct (country_code, party_id, tariff id) the CDRs name, upper-cased."""
+    @property
+    def location_keys(self) -> list[tuple[str, str, str]]:
+        """The distinct (country_code, party_id, Location id) of the CDRs, upper-cased ("": none given)."""
+    def choose(self, timelines: list[list[int]]) -> list[tuple[int, int]]:
+        """Per tariff key, the last_updated of its stored versions (µs since the epoch, ascending; empty: none):
+        each CDR's version is the newest with last_updated <= its session start, else the oldest. Returns the
+        distinct (tariff key index, timeline position) chosen."""
+    def price(
+        self,
+        refs: list[tuple[int, str] | str],
+        zones: list[str | None],
+        tariffs: TariffSet,
+        *,
+        run_id: int,
+        engine: str,
+        breakdown: bool = True,
+    ) -> tuple[bytes, _BatchStats]:
+        """After `choose`: per chosen version (its index in `tariffs`, its `tariff_versions` JSON entry) or why it
+        cannot be used; per Location key our time zone (None: none held). Returns the result rows (COPY binary,
+        header and trailer included) and (priced, failed, changed, groups (party CC*PID, tariff, currency,
+        priced, changed, sum of changes, sum of |changes|), failures (CC*PID/id, reason))."""
+
 def error_json(message: str, field: str = "", line: int | None = None, id: str | None = None) -> str: ...
 def json_guard(
     buf: bytes | bytearray | memoryview | str, max_depth: int, max_decimals: int

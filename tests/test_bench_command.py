@@ -98,9 +98,9 @@ def test_a_missing_benchmark_script_is_skipped_with_its_note(tmp_path: Path) -> 
 def test_figures_are_read_from_each_benchmarks_report() -> None:
     reprice = registry.by_name("reprice").figures({
         "copy_out_only": {"cdrs": 20000, "cdrs_per_s": 400_000},
-        "reprice": [{"source": "copy", "cdrs_per_s": 50_000}, {"source": "cursor", "cdrs_per_s": 40_000}]})
+        "reprice": [{"source": "copy", "cdrs_per_s": 50_000}, {"source": "copy:totals", "cdrs_per_s": 40_000}]})
     assert [(f.name, f.ratio) for f in reprice] == [("re-rating stored CDRs (copy)", 0.125),
-                                                     ("re-rating stored CDRs (cursor)", 0.1)]
+                                                     ("re-rating stored CDRs (copy:totals)", 0.1)]
     [fanout, p99] = registry.by_name("fanout").figures({"result": {"deliveries_per_s": 500, "raw_client_per_s": 10_000,
                                                                    "p99_ms": 80}})
     assert (fanout.ratio, p99.ratio, p99.higher_is_better) == (0.05, None, False)

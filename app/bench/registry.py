@@ -86,7 +86,7 @@ def _live_view(r: Report) -> list[Figure]:
 
 
 def _reprice(r: Report) -> list[Figure]:
-    # macro_reprice.py (issue 10, written in parallel): `reprice` lists one end-to-end run per source (copy, cursor),
+    # macro_reprice.py: `reprice` lists one end-to-end run per source (copy: breakdowns kept, copy:totals: without),
     # `copy_out_only` is the same-run baseline.
     copy_out = _get(r, "copy_out_only", "cdrs_per_s")
     runs: list[Any] = r["reprice"] if isinstance(r.get("reprice"), list) else []

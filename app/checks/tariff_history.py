@@ -89,3 +89,21 @@ async def versions_at(conn: asyncpg.Connection | asyncpg.Pool, country_code: str
     last_updated <= at, or the oldest one when every version is newer. Tariffs never stored are left out."""
     found = await find_versions(conn, [(country_code, party_id, t, at) for t in tariff_ids])
     return [(v.id, v.data) for v in found if v is not None]
+
+
+async def timelines(conn: asyncpg.Connection | asyncpg.Pool,
+                    keys: Sequence[tuple[str, str, str]]) -> list[list[dt.datetime]]:
+    """The `last_updated` of every stored version of each tariff (country_code, party_id, id), ascending; empty
+    when none is stored. Re-rating chooses among them in rust_core (`StoredBatch.choose`) by `_FIND_SQL`'s rule,
+    which tests/test_reprice_fast.py checks against this SQL."""
+    if not keys:
+        return []
+    norm = [normalize_key(k) for k in keys]
+    rows = await conn.fetch(
+        "SELECT k.i, t.last_updated FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(cc, pid, tid, i) "
+        "JOIN tariff_versions t ON t.country_code = k.cc AND t.party_id = k.pid AND t.id = k.tid "
+        "ORDER BY k.i, t.last_updated", [k[0] for k in norm], [k[1] for k in norm], [k[2] for k in norm])
+    found: list[list[dt.datetime]] = [[] for _ in keys]
+    for r in rows:
+        found[r["i"] - 1].append(r["last_updated"])
+    return found

@@ -67,7 +67,7 @@ def cmd_reprice(args: argparse.Namespace) -> int:
 
     import rust_core
     from app.charging.assignments import _pair
-    from app.reprice.worker import SOURCES, Options, Worker
+    from app.reprice.worker import Options, Worker
     from app.service_cli import _fail, _run
 
     params = Params(party=_pair(args.party, "--party") if args.party else None,
@@ -80,10 +80,8 @@ def cmd_reprice(args: argparse.Namespace) -> int:
                      "--dry-run/--no-breakdown with it", 2)
     if args.batch < 1 or args.workers < 1 or args.partition_size < 1:
         return _fail("--batch, --workers and --partition-size must be at least 1", 2)
-    if args.source not in SOURCES:
-        return _fail(f"--source must be one of {', '.join(SOURCES)}", 2)
     engine = rust_core.__version__
-    options = Options(batch=args.batch, source=args.source, pause=args.pause)
+    options = Options(batch=args.batch, pause=args.pause)
 
     async def work(pool: Any, vault: Any, settings: Settings) -> int:
         dsn = settings.database_url
@@ -126,7 +124,7 @@ async def _local_workers(args: argparse.Namespace, dsn: str, run_id: int, pool: 
     """N processes of `cdrs reprice --run ID` (each a worker of the run, as on other machines); the bar follows
     the DONE partitions."""
     child = [sys.executable, "-m", "app", "cdrs", "reprice", "--run", str(run_id), "--child", "--batch", str(args.batch),
-             "--source", args.source, "--pause", str(args.pause)]
+             "--pause", str(args.pause)]
     env = {**os.environ, "DATABASE_URL": dsn}
     procs = [await asyncio.create_subprocess_exec(*child, env=env) for _ in range(args.workers)]
     waiting = asyncio.gather(*(p.wait() for p in procs))
@@ -258,7 +256,6 @@ def add_cli(groups: dict[str, Any], common: argparse.ArgumentParser) -> None:
     r.add_argument("--batch", type=int, default=1000, metavar="N", help="CDRs per pricing call (default 1000)")
     r.add_argument("--partition-size", type=int, default=5000, metavar="N",
                    help="CDRs per partition workers claim (default 5000; new runs only)")
-    r.add_argument("--source", default="copy", help="how CDRs are read: copy (default, measured faster) or cursor")
     r.add_argument("--pause", type=float, default=0.0, metavar="SECONDS", help="sleep after each batch (go easy "
                                                                               "on a busy database)")
     r.add_argument("--json", action="store_true", help="print the run summary as JSON")

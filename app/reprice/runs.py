@@ -106,34 +106,24 @@ class Stats:
     """By (party CC*PID, tariff id, currency)."""
     failures: list[tuple[str, str]] = field(default_factory=list)
 
-    def add_priced(self, party: str, tariffs: list[str], currency: str, change: Decimal | None) -> None:
-        self.priced += 1
-        changed = change is not None and change != 0
+    def add_batch(self, priced: int, failed: int, changed: int,
+                  groups: list[tuple[str, str, str, int, int, str, str]], failures: list[tuple[str, str]]) -> None:
+        """A batch's counts as rust_core's `StoredBatch.price` gives them (sums as decimal text)."""
+        self.priced += priced
+        self.failed += failed
         self.changed += changed
-        for t in tariffs or ["-"]:
-            g = self.groups.setdefault((party, t, currency), Group())
-            g.priced += 1
-            if changed and change is not None:
-                g.changed += 1
-                g.change += change
-                g.moved += abs(change)
-
-    def add_failed(self, key: str, reason: str) -> None:
-        self.failed += 1
-        if len(self.failures) < MAX_FAILURES:
-            self.failures.append((key, reason))
+        for party, tariff, currency, n, n_changed, change, moved in groups:
+            g = self.groups.setdefault((party, tariff, currency), Group())
+            g.priced += n
+            g.changed += n_changed
+            g.change += Decimal(change)
+            g.moved += Decimal(moved)
+        self.failures.extend(failures[:max(0, MAX_FAILURES - len(self.failures))])
 
     def merge(self, other: Stats) -> None:
-        self.priced += other.priced
-        self.failed += other.failed
-        self.changed += other.changed
-        for k, g in other.groups.items():
-            mine = self.groups.setdefault(k, Group())
-            mine.priced += g.priced
-            mine.changed += g.changed
-            mine.change += g.change
-            mine.moved += g.moved
-        self.failures.extend(other.failures[:max(0, MAX_FAILURES - len(self.failures))])
+        self.add_batch(other.priced, other.failed, other.changed,
+                       [(*k, g.priced, g.changed, str(g.change), str(g.moved)) for k, g in other.groups.items()],
+                       other.failures)
 
     def to_json(self) -> dict[str, Any]:
         return {"priced": self.priced, "failed": self.failed, "changed": self.changed,

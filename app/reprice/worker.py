@@ -1,7 +1,8 @@
-"""A re-rating worker: claims partitions of a run (SKIP LOCKED), streams their CDRs out of PostgreSQL, prices
-them in batches with `reprice.batch.price_rows` (our tariff version at each session's start, prepared and priced
-in rust_core) and COPYs the results in. The three overlap: while batch k is priced (GIL released), batch k+1 is
-read (COPY out, `reader`) and batch k-1 written (COPY in, `writer`); `lookup` answers pricing's queries.
+"""A re-rating worker: claims partitions of a run (SKIP LOCKED), streams their CDR rows out of PostgreSQL with COPY,
+hands the bytes in batches to `reprice.batch.price_copy` (rust_core prices each CDR with our tariff version at its
+session's start) and COPYs the result rows it returns (binary format) in. The three overlap: while batch k is
+priced (GIL released), batch k+1 is read (`reader`) and batch k-1 written (`writer`); `lookup` answers pricing's
+queries. No Python object is made per CDR.
 
 - Exactly once: a partition's results and its DONE are written in one transaction on the worker's writer
   connection; a worker that dies rolls them back, and a worker whose partition was taken over writes nothing (its
@@ -9,13 +10,14 @@ read (COPY out, `reader`) and batch k-1 written (COPY in, `writer`); `lookup` an
 - Liveness: the worker holds a session advisory lock (runs.LOCK_CLASS, its id) on its own connection
   (`app.db.liveness`); a CLAIMED partition whose worker holds no lock is PENDING again.
 - Constant memory: at most three batches at a time (the COPY callback waits for the batch before last, so
-  PostgreSQL waits for us)."""
+  PostgreSQL waits for us).
+- COPY, not a server-side cursor: the cursor hands Python a row object per CDR, and its rows alone come no faster
+  (benchmarks/macro_reprice.py measures both)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +26,11 @@ import asyncpg
 
 from app.db.liveness import LifeSign, holders_sql
 from app.reprice import runs
-from app.reprice.batch import Row, Versions, Zones, price_rows
+from app.reprice.batch import COLUMNS, Versions, Zones, price_copy
 from app.reprice.runs import Params, Stats
 
-Handler = Callable[[list[Row]], Awaitable[None]]
+Handler = Callable[[bytes], Awaitable[None]]
+"""Receives whole COPY rows (text format), about a batch of them."""
 
 _CLAIM = """
 UPDATE reprice_partitions p SET state = 'CLAIMED', claimed_by = $2, claimed_at = now(), attempts = p.attempts + 1
@@ -49,15 +52,11 @@ UPDATE reprice_runs SET state = 'DONE', finished_at = now()
 WHERE id = $1 AND state = 'RUNNING' AND NOT EXISTS (
     SELECT 1 FROM reprice_partitions WHERE run_id = $1 AND state <> 'DONE')"""
 
-COLUMNS = ("run_id", "seq", "country_code", "party_id", "id", "status", "currency", "old_total", "new_total",
-           "new_total_incl", "change", "tariff_ids", "tariff_versions", "breakdown", "reason", "engine_version")
-
-
 class TakenOver(Exception):
     """Our partition was reclaimed by another worker while we priced it (we looked dead): our results go."""
 
 
-# --- reading CDRs out: COPY or a server-side cursor ------------------------------------------------------
+# --- reading CDRs out ------------------------------------------------------------------------------------
 
 def _query(params: Params) -> tuple[str, list[Any]]:
     where, args = params.where(3)
@@ -65,51 +64,28 @@ def _query(params: Params) -> tuple[str, list[Any]]:
             f"WHERE c.seq BETWEEN $1 AND $2 AND {where} ORDER BY c.seq"), args
 
 
-_ESCAPE = re.compile(rb"\\(.)")
-_UNESCAPE = {b"\\": b"\\", b"n": b"\n", b"t": b"\t", b"r": b"\r", b"b": b"\b", b"f": b"\f", b"v": b"\v"}
-
-
-def _field(raw: bytes) -> bytes:
-    """A field of COPY's text format: backslash escapes undone (JSON text rarely has any)."""
-    return _ESCAPE.sub(lambda m: _UNESCAPE.get(m.group(1), m.group(1)), raw) if b"\\" in raw else raw
-
-
 async def stream_copy(conn: asyncpg.Connection, params: Params, first: int, last: int, batch: int,
                       handle: Handler) -> None:
-    """COPY (query) TO STDOUT in text format, cut into rows, handed on `batch` at a time."""
+    """COPY (query) TO STDOUT in text format, handed on in buffers of whole rows, each about `batch` rows (a row
+    ends with the only unescaped newline the text format writes)."""
     sql, args = _query(params)
-    rows: list[Row] = []
-    rest = b""
+    parts: list[bytes] = []
+    rows = 0
 
     async def chunk(data: bytes) -> None:
-        nonlocal rest, rows
-        lines = (rest + data).split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            seq, cc, pid, cid, doc = line.split(b"\t")
-            rows.append((int(seq), _field(cc).decode(), _field(pid).decode(), _field(cid).decode(), _field(doc)))
-        if len(rows) >= batch:
-            full, rows = rows, []
-            for i in range(0, len(full), batch):
-                await handle(full[i:i + batch])
+        nonlocal rows
+        parts.append(data)
+        rows += data.count(b"\n")
+        if rows >= batch:
+            buf = b"".join(parts)
+            cut = buf.rindex(b"\n") + 1
+            parts[:] = [buf[cut:]] if cut < len(buf) else []
+            rows = 0
+            await handle(buf[:cut])
 
     await conn.copy_from_query(sql, first, last, *args, output=chunk)
-    if rows:
-        await handle(rows)
-
-
-async def stream_cursor(conn: asyncpg.Connection, params: Params, first: int, last: int, batch: int,
-                        handle: Handler) -> None:
-    """The same through a server-side cursor, `batch` rows per fetch."""
-    sql, args = _query(params)
-    async with conn.transaction(readonly=True):
-        cursor = await conn.cursor(sql.replace("c.data FROM", "c.data::text FROM"), first, last, *args)
-        while rows := await cursor.fetch(batch):
-            await handle([(r[0], r[1], r[2], r[3], r[4].encode()) for r in rows])
-
-
-SOURCES: dict[str, Callable[[asyncpg.Connection, Params, int, int, int, Handler], Awaitable[None]]] = {
-    "copy": stream_copy, "cursor": stream_cursor}
+    if parts:
+        await handle(b"".join(parts))
 
 
 # --- the worker loop ---------------------------------------------------------------------------------------
@@ -117,7 +93,6 @@ SOURCES: dict[str, Callable[[asyncpg.Connection, Params, int, int, int, Handler]
 @dataclass(slots=True)
 class Options:
     batch: int = 1000
-    source: str = "copy"
     pause: float = 0.0
     """Seconds to sleep after each batch: go easy on a busy database."""
 
@@ -165,12 +140,13 @@ class Worker:
     async def _partition(self, reader: asyncpg.Connection, writer: asyncpg.Connection, lookup: asyncpg.Connection,
                          me: int, params: Params, dry: bool, first: int, last: int) -> None:
         stats = Stats()
-        pricing: asyncio.Task[list[tuple[object, ...]]] | None = None
+        pricing: asyncio.Task[tuple[bytes, int]] | None = None
         writing: asyncio.Task[None] | None = None
 
-        async def write(rows: list[tuple[object, ...]], size: int) -> None:
+        async def write(rows: bytes, size: int) -> None:
             if not dry:
-                await writer.copy_records_to_table("reprice_results", records=rows, columns=COLUMNS)
+                # A memoryview: asyncpg would take bytes for a file path.
+                await writer.copy_to_table("reprice_results", source=memoryview(rows), columns=COLUMNS, format="binary")
             self._progress(size)
             if self._opt.pause:
                 await asyncio.sleep(self._opt.pause)
@@ -180,22 +156,22 @@ class Worker:
             nonlocal pricing, writing
             if pricing is None:
                 return
-            rows = await pricing
+            rows, size = await pricing
             pricing = None
             if writing is not None:
                 await writing
-            writing = asyncio.create_task(write(rows, len(rows)))
+            writing = asyncio.create_task(write(rows, size))
 
-        async def handle(batch: list[Row]) -> None:
+        async def handle(batch: bytes) -> None:
             nonlocal pricing
             await next_write()
             pricing = asyncio.create_task(
-                price_rows(lookup, self.run_id, self._engine, batch, stats, self._versions, self._zones,
+                price_copy(lookup, self.run_id, self._engine, batch, stats, self._versions, self._zones,
                            breakdown=params.breakdown))
 
         try:
             async with writer.transaction():
-                await SOURCES[self._opt.source](reader, params, first, last, self._opt.batch, handle)
+                await stream_copy(reader, params, first, last, self._opt.batch, handle)
                 await next_write()
                 if writing is not None:
                     await writing

@@ -11,6 +11,7 @@ pub mod json_guard;
 pub mod model;
 pub mod money;
 pub mod number;
+pub mod pgcopy;
 pub mod pricing;
 pub mod reprice;
 pub mod session;

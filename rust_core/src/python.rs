@@ -675,95 +675,100 @@ mod courier_bindings {
 // ---------------------------------------------------------------------------------------------
 
 // ---------------------------------------------------------------------------------------------
-// Re-rating stored CDRs (rust_core/src/reprice.rs): per batch, `scan_stored` reads what choosing tariff
-// versions needs and `price_stored` prices each CDR with the versions chosen; one crossing each, the
-// GIL released, rayon across cores.
+// Re-rating stored CDRs (rust_core/src/reprice/stored_batch.rs): a batch goes from the bytes COPY read
+// out of `cdrs` to the bytes COPY writes into `reprice_results` in three crossings, the GIL released for
+// each, rayon across cores, no Python object per CDR.
 // ---------------------------------------------------------------------------------------------
 
 mod reprice_bindings {
+    use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
-    use pyo3::types::{PyBytes, PyList};
+    use pyo3::types::PyBytes;
 
     use super::{PyTariffSet, as_bytes};
-    use crate::error::InputError;
-    use crate::pricing::PricingOptions;
-    use crate::reprice::{self, Stored};
+    use crate::reprice::stored_batch::{Key, StoredBatch, VersionRef};
 
-    /// (country_code, party_id, start_date_time, tariff ids, cdr_location.id, currency, CPO's total_cost excl. VAT)
-    type Needs = (String, String, String, Vec<String>, Option<String>, Option<String>, Option<String>);
+    /// (party CC*PID, tariff id, currency, priced, changed, sum of changes, sum of |changes|)
+    type Group = (String, String, String, u64, u64, String, String);
+    /// (priced, failed, changed, groups, failures (CC*PID/id, reason))
+    type Stats = (u64, u64, u64, Vec<Group>, Vec<(String, String)>);
 
-    fn text(e: &InputError) -> String {
-        if e.field.is_empty() { e.message.clone() } else { format!("{}: {}", e.field, e.message) }
+    #[pyclass(name = "StoredBatch", module = "rust_core._native")]
+    pub struct PyStoredBatch {
+        inner: StoredBatch,
     }
 
-    fn docs_of<'a>(docs: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u8]>> {
-        docs.iter().map(|d| as_bytes(d, "each CDR")).collect()
-    }
-
-    /// Per CDR (what choosing its tariff versions needs, None) or (None, why it cannot be read).
-    #[pyfunction]
-    fn scan_stored(py: Python<'_>, docs: &Bound<'_, PyList>) -> PyResult<Vec<(Option<Needs>, Option<String>)>> {
-        let items: Vec<Bound<'_, PyAny>> = docs.iter().collect();
-        let bufs = docs_of(&items)?;
-        let scanned = py.detach(|| reprice::scan(&bufs));
-        Ok(scanned
-            .into_iter()
-            .map(|r| {
-                match r {
-                    Ok(n) => (Some((n.country_code, n.party_id, n.start, n.tariff_ids, n.location_id, n.currency, n.old_total.map(|d| d.to_string()))), None),
-                    Err(e) => (None, Some(text(&e))),
-                }
-            })
-            .collect())
-    }
-
-    /// (total_cost excl. VAT, incl. VAT, result JSON or None) as text: per CDR (that, None) or (None, why not).
-    type Priced<'py> = (Option<String>, Option<String>, Option<Bound<'py, PyBytes>>);
-
-    /// Price each stored CDR with its tariff versions (indexes into `tariffs`) in place of the embedded ones
-    /// and its time zone (None: none known) in place of the CPO's.
-    #[pyfunction]
-    #[pyo3(signature = (docs, versions, zones, tariffs, *, breakdown=true, lines=true))]
-    fn price_stored<'py>(
-        py: Python<'py>,
-        docs: &Bound<'py, PyList>,
-        versions: Vec<Vec<usize>>,
-        zones: Vec<Option<String>>,
-        tariffs: &Bound<'py, PyTariffSet>,
-        breakdown: bool,
-        lines: bool,
-    ) -> PyResult<Vec<(Option<Priced<'py>>, Option<String>)>> {
-        let items: Vec<Bound<'py, PyAny>> = docs.iter().collect();
-        let bufs = docs_of(&items)?;
-        if versions.len() != bufs.len() || zones.len() != bufs.len() {
-            return Err(pyo3::exceptions::PyValueError::new_err("docs, versions and zones must have the same length"));
+    #[pymethods]
+    impl PyStoredBatch {
+        /// Rows of `COPY (SELECT seq, country_code, party_id, id, data ...) TO STDOUT` (text format, whole
+        /// rows), each CDR scanned for what choosing its tariff versions needs.
+        #[new]
+        fn new(py: Python<'_>, copy: &Bound<'_, PyAny>) -> PyResult<Self> {
+            let buf = as_bytes(copy, "copy")?;
+            py.detach(|| StoredBatch::from_copy(buf)).map(|inner| Self { inner }).map_err(PyValueError::new_err)
         }
-        let set = &tariffs.get().inner;
-        if let Some(bad) = versions.iter().flatten().find(|&&i| i >= set.len()) {
-            return Err(pyo3::exceptions::PyIndexError::new_err(format!("tariff version index {bad} out of range")));
+
+        fn __len__(&self) -> usize {
+            self.inner.len()
         }
-        let jobs: Vec<Stored> = bufs
-            .iter()
-            .zip(versions)
-            .zip(&zones)
-            .map(|((doc, versions), zone)| Stored { doc, versions, time_zone: zone.as_deref() })
-            .collect();
-        let opts = PricingOptions { breakdown, ..Default::default() };
-        let out = py.detach(|| reprice::price_stored(&jobs, set, &opts, lines));
-        Ok(out
-            .into_iter()
-            .map(|r| {
-                match r {
-                    Ok(p) => (Some((p.total.map(|d| d.to_string()), p.total_incl.map(|d| d.to_string()), p.line.map(|l| PyBytes::new(py, l.as_bytes())))), None),
-                    Err(e) => (None, Some(text(&e))),
-                }
-            })
-            .collect())
+
+        /// The distinct (country_code, party_id, tariff id) the CDRs name, upper-cased.
+        #[getter]
+        fn tariff_keys(&self) -> Vec<Key> {
+            self.inner.tariff_keys().to_vec()
+        }
+
+        /// The distinct (country_code, party_id, Location id) of the CDRs, upper-cased ("": none given).
+        #[getter]
+        fn location_keys(&self) -> Vec<Key> {
+            self.inner.location_keys().to_vec()
+        }
+
+        /// Given each tariff key's timeline (the last_updated of its stored versions as µs since the epoch,
+        /// ascending; empty: none stored), the version in force at each session's start; returns the distinct
+        /// (tariff key index, timeline position) chosen.
+        fn choose(&mut self, py: Python<'_>, timelines: Vec<Vec<i64>>) -> PyResult<Vec<(usize, usize)>> {
+            let inner = &mut self.inner;
+            py.detach(|| inner.choose(&timelines).map(<[_]>::to_vec)).map_err(PyValueError::new_err)
+        }
+
+        /// Price every CDR: `refs` per chosen version, (index in `tariffs`, its `tariff_versions` JSON entry) or
+        /// why it cannot be used; `zones` per Location key. Returns (the results' rows in COPY binary format,
+        /// the batch's stats).
+        #[pyo3(signature = (refs, zones, tariffs, *, run_id, engine, breakdown=true))]
+        fn price<'py>(
+            &self,
+            py: Python<'py>,
+            refs: Vec<Bound<'py, PyAny>>,
+            zones: Vec<Option<String>>,
+            tariffs: &Bound<'py, PyTariffSet>,
+            run_id: i64,
+            engine: String,
+            breakdown: bool,
+        ) -> PyResult<(Bound<'py, PyBytes>, Stats)> {
+            let refs: Vec<VersionRef> = refs
+                .iter()
+                .map(|r| match r.extract::<(usize, String)>() {
+                    Ok(v) => Ok(Ok(v)),
+                    Err(_) => r.extract::<String>().map(Err),
+                })
+                .collect::<PyResult<_>>()?;
+            let set = &tariffs.get().inner;
+            let inner = &self.inner;
+            let (payload, stats) =
+                py.detach(|| inner.price(&refs, &zones, set, run_id, &engine, breakdown)).map_err(PyValueError::new_err)?;
+            let groups = stats
+                .groups
+                .into_iter()
+                .map(|((party, tariff, currency), g)| (party, tariff, currency, g.priced, g.changed, g.change.to_string(), g.moved.to_string()))
+                .collect();
+            Ok((PyBytes::new(py, &payload), (stats.priced, stats.failed, stats.changed, groups, stats.failures)))
+        }
     }
 
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add_function(wrap_pyfunction!(scan_stored, m)?)?;
-        m.add_function(wrap_pyfunction!(price_stored, m)?)
+        m.add_class::<PyStoredBatch>()?;
+        m.add("REPRICE_COLUMNS", crate::reprice::stored_batch::COLUMNS.to_vec())
     }
 }
 

@@ -1,13 +1,13 @@
-//! Re-rating stored CDRs in batches (issue 10): the per-CDR preparation the CDR check does in Python
+//! Re-rating stored CDRs (issue 10): the per-CDR preparation the CDR check does in Python
 //! (`app/checks/compare.py prepare`: our tariff versions in place of the embedded ones, our time zone in
 //! place of the CPO's) done on the parsed CDR, in parallel, with the existing pricer.
 //!
-//! Two calls per batch: `scan` reads what choosing tariff versions needs (party, session start, the tariff
-//! ids, the Location id, the CPO's total); the versions are chosen by the caller (the SQL of
-//! `app/checks/tariff_history.py`, the one place that logic lives); `price_stored` prices each CDR with
-//! the versions it was given.
+//! `scan` reads what choosing tariff versions needs (party, session start, the tariff ids, the Location id,
+//! the CPO's total) without building the CDR; `price_one` prices a CDR with the versions it was given;
+//! `stored_batch` runs a whole batch from COPY rows to COPY rows.
 
-use rayon::prelude::*;
+pub mod stored_batch;
+
 use rust_decimal::Decimal;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
@@ -20,9 +20,6 @@ use crate::model::json::{Str, ocpi_object};
 use crate::number::Num;
 use crate::pricing::{PricingOptions, output};
 use crate::tariff::TariffSet;
-
-/// Records per rayon task (as in `batch`).
-const CHUNK: usize = 64;
 
 /// What choosing a stored CDR's tariff versions needs, read without building the CDR.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,7 +97,7 @@ impl<'de> Deserialize<'de> for Total {
     }
 }
 
-fn needs_of(doc: &[u8]) -> Result<Needs, InputError> {
+pub(crate) fn needs_of(doc: &[u8]) -> Result<Needs, InputError> {
     let raw: ScanCdr = serde_json::from_slice(doc).map_err(|e| from_json_error(&e))?;
     let text = |v: Option<Str>, field: &str| v.map(|s| s.0.into_owned()).ok_or_else(|| InputError::new(field, "required field is missing"));
     // Shapes the full reader refuses (a period that is not an object, a tariff_id that is not a string) fail
@@ -133,11 +130,6 @@ fn needs_of(doc: &[u8]) -> Result<Needs, InputError> {
     })
 }
 
-/// `Needs` of each stored CDR, in parallel, in input order.
-pub fn scan(docs: &[&[u8]]) -> Vec<Result<Needs, InputError>> {
-    docs.par_chunks(CHUNK).flat_map_iter(|c| c.iter().map(|d| guarded(|| needs_of(d)))).collect()
-}
-
 /// One stored CDR to price: the indexes (into the `TariffSet` of versions) of our tariff versions that
 /// replace its embedded tariffs, and our time zone for it (None: we hold no Location for it).
 pub struct Stored<'a> {
@@ -156,7 +148,7 @@ pub struct Repriced {
     pub line: Option<String>,
 }
 
-fn price_one(job: &Stored, versions: &TariffSet, opts: &PricingOptions, with_line: bool) -> Result<Repriced, InputError> {
+pub(crate) fn price_one(job: &Stored, versions: &TariffSet, opts: &PricingOptions, with_line: bool) -> Result<Repriced, InputError> {
     let mut cdr = crate::model::cdr::parse_cdr_with(job.doc, opts.strict)?;
     // As `compare.prepare`: our versions replace whatever the CPO embedded, our zone replaces the CPO's
     // `cdr_location.time_zone` (a 2.1.1 `location.time_zone` stays when we have none).
@@ -181,27 +173,22 @@ fn price_one(job: &Stored, versions: &TariffSet, opts: &PricingOptions, with_lin
     Ok(Repriced { total, total_incl, line })
 }
 
-/// Price each stored CDR with its versions (indexes into `versions`), in parallel, in input order.
-/// `with_line`: also return each result's JSON (with the breakdown when `opts.breakdown`).
-pub fn price_stored(jobs: &[Stored], versions: &TariffSet, opts: &PricingOptions, with_line: bool) -> Vec<Result<Repriced, InputError>> {
-    jobs.par_chunks(CHUNK).flat_map_iter(|c| c.iter().map(|j| guarded(|| price_one(j, versions, opts, with_line)))).collect()
-}
-
 /// A panic on one record becomes its error.
-fn guarded<T>(f: impl FnOnce() -> Result<T, InputError>) -> Result<T, InputError> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, InputError>) -> Result<T, InputError> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(InputError::new("", "internal error while pricing this record")))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const TARIFF: &str = r#"{"country_code":"NL","party_id":"EXA","id":"T1","currency":"EUR","last_updated":"2025-01-01T00:00:00Z","elements":[{"price_components":[{"type":"ENERGY","price":0.5,"vat":10,"step_size":1}]}]}"#;
-    const CDR: &str = r#"{"country_code":"nl","party_id":"EXA","id":"C1","start_date_time":"2025-06-02T10:00:00Z","end_date_time":"2025-06-02T11:00:00Z","currency":"EUR","cdr_location":{"id":"L1","time_zone":"Mars/Base"},"tariffs":[{"id":"EMBEDDED","currency":"EUR","elements":[{"price_components":[{"type":"ENERGY","price":9,"step_size":1}]}]}],"charging_periods":[{"start_date_time":"2025-06-02T10:00:00Z","tariff_id":"t1","dimensions":[{"type":"ENERGY","volume":4}]},{"start_date_time":"2025-06-02T10:30:00Z","tariff_id":"T1","dimensions":[{"type":"ENERGY","volume":2}]}],"total_cost":{"excl_vat":3.5,"incl_vat":3.85},"total_energy":6,"total_time":1}"#;
+    pub(crate) const TARIFF: &str = r#"{"country_code":"NL","party_id":"EXA","id":"T1","currency":"EUR","last_updated":"2025-01-01T00:00:00Z","elements":[{"price_components":[{"type":"ENERGY","price":0.5,"vat":10,"step_size":1}]}]}"#;
+    pub(crate) const CDR: &str = r#"{"country_code":"nl","party_id":"EXA","id":"C1","start_date_time":"2025-06-02T10:00:00Z","end_date_time":"2025-06-02T11:00:00Z","currency":"EUR","cdr_location":{"id":"L1","time_zone":"Mars/Base"},"tariffs":[{"id":"EMBEDDED","currency":"EUR","elements":[{"price_components":[{"type":"ENERGY","price":9,"step_size":1}]}]}],"charging_periods":[{"start_date_time":"2025-06-02T10:00:00Z","tariff_id":"t1","dimensions":[{"type":"ENERGY","volume":4}]},{"start_date_time":"2025-06-02T10:30:00Z","tariff_id":"T1","dimensions":[{"type":"ENERGY","volume":2}]}],"total_cost":{"excl_vat":3.5,"incl_vat":3.85},"total_energy":6,"total_time":1}"#;
 
     #[test]
     fn scan_reads_what_choosing_versions_needs() {
-        let needs = scan(&[CDR.as_bytes(), b"{", br#"{"country_code":"NL","party_id":"X","start_date_time":"s","tariffs":[{"id":"a"},{"x":1}],"total_cost":2}"#]);
+        let docs: [&[u8]; 3] = [CDR.as_bytes(), b"{", br#"{"country_code":"NL","party_id":"X","start_date_time":"s","tariffs":[{"id":"a"},{"x":1}],"total_cost":2}"#];
+        let needs: Vec<_> = docs.iter().map(|d| needs_of(d)).collect();
         let n = needs[0].as_ref().unwrap();
         assert_eq!((n.country_code.as_str(), n.party_id.as_str(), n.start.as_str()), ("nl", "EXA", "2025-06-02T10:00:00Z"));
         assert_eq!(n.tariff_ids, vec!["T1".to_string()]);
@@ -220,11 +207,12 @@ mod tests {
             Stored { doc: CDR.as_bytes(), versions: vec![0], time_zone: Some("Europe/Amsterdam") },
             Stored { doc: CDR.as_bytes(), versions: vec![], time_zone: None },
         ];
-        let out = price_stored(&jobs, &set, &opts, true);
+        let price_all = |jobs: &[Stored], opts: &PricingOptions, lines: bool| -> Vec<_> { jobs.iter().map(|j| price_one(j, &set, opts, lines)).collect() };
+        let out = price_all(&jobs, &opts, true);
         let ok = out[0].as_ref().unwrap();
         assert_eq!((ok.total, ok.total_incl), (Some(Decimal::from(3)), Some(Decimal::new(33, 1))));
         assert!(ok.line.as_deref().unwrap().contains(r#""periods":[{"charging_period":0"#));
-        let bare = price_stored(&jobs[..1], &set, &PricingOptions { breakdown: false, ..opts }, false);
+        let bare = price_all(&jobs[..1], &PricingOptions { breakdown: false, ..opts }, false);
         assert_eq!(bare[0].as_ref().unwrap(), &Repriced { line: None, ..ok.clone() });
         assert!(out[1].is_err(), "no version of T1 given: the embedded EMBEDDED does not price it");
     }
