@@ -45,6 +45,8 @@ def _pricing(r: Report) -> list[Figure]:
                r.get("orjson_parse_only_cdrs_per_s")),
         Figure("price-batch end to end", "CDRs/s", value, "rust_core parse-only, all cores",
                r.get("parse_only_cdrs_per_s")),
+        Figure("price_batch in memory", "CDRs/s", r.get("in_memory_cdrs_per_s"), "orjson parse-only in memory, 1 thread",
+               r.get("in_memory_orjson_cdrs_per_s")),
     ]
 
 
