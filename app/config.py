@@ -60,6 +60,9 @@ class Settings:
     hub_alive_after: int = 300
     """Seconds of silence (no request from a peer, no delivery to it) after which a hub checks that the peer is still
     alive (GET its versions); a failed check marks it OFFLINE."""
+    hub_response_ttl: int = 86400
+    """Seconds a response_url the hub rewrote (commands, charging profiles) accepts its result; older ones are
+    refused as unknown and deleted."""
     initial_sync: str = "push"
     """A newly registered peer gets a PUT of every object of ours it may see (`push`), or is expected to pull our
     Sender interfaces (`pull`)."""
@@ -159,6 +162,7 @@ class Settings:
             delivery_backoff_cap=float(decimal("OCPI_ENGINE_DELIVERY_BACKOFF_CAP", Decimal(60))),
             courier=courier,
             hub_alive_after=num("OCPI_ENGINE_HUB_ALIVE_AFTER", 300),
+            hub_response_ttl=positive("OCPI_ENGINE_HUB_RESPONSE_TTL", 86400),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -184,6 +188,7 @@ class Settings:
             "OCPI_ENGINE_DELIVERY_BACKOFF_CAP": str(self.delivery_backoff_cap),
             "OCPI_ENGINE_COURIER": self.courier,
             "OCPI_ENGINE_HUB_ALIVE_AFTER": str(self.hub_alive_after),
+            "OCPI_ENGINE_HUB_RESPONSE_TTL": str(self.hub_response_ttl),
             "OCPI_ENGINE_INITIAL_SYNC": self.initial_sync,
             "OCPI_ENGINE_METRICS_PUBLIC": "1" if self.metrics_public else "0",
         }

@@ -21,6 +21,7 @@ from app.config import Settings
 from app.background import RoundLoop
 from app.db import peers
 from app.hub.alive import AliveCheck
+from app.hub.response_expiry import ResponseExpiry
 from app.hub.clientinfo import Announcer, hub_party
 from app.outbox.peer_status import CHANNEL as PEER_STATUS_CHANNEL
 from app.db.listener import Listener
@@ -95,7 +96,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             listener.subscribe(peers.CHANNEL, announcer.wake)
             listener.subscribe(PEER_STATUS_CHANNEL, announcer.wake)
             listener.on_connected(announcer.wake)
-            hub_loops = [announcer, AliveCheck(pool, vault, client, settings.hub_alive_after)]
+            hub_loops = [announcer, AliveCheck(pool, vault, client, settings.hub_alive_after),
+                         ResponseExpiry(pool, settings.hub_response_ttl)]
         app.state.update(pool=pool, client=client, vault=vault, delivery=engine, peer_cache=peer_cache,
                          listener=listener, ingest=ingest, checker=checker, hub=bool(hub_loops))
         await listener.start()

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from app.hub import response_expiry
 from tests.party_platform import PartyPlatform
 from tests.recorder import ports
-from tests.service import Instance, serving, wait_for
+from tests.service import Instance, run, serving, wait_for
 
 HUB = "/ocpi/2.2.1/hub"
 EMSP_MODULES = [("locations", "RECEIVER"), ("tariffs", "RECEIVER"), ("sessions", "RECEIVER"), ("cdrs", "RECEIVER"),
@@ -150,6 +152,21 @@ def test_command_result_comes_back_through_the_hub(net: Net) -> None:
     # Nobody else may post to that response URL.
     r = ocpi(net, net.emsps[1], "POST", sent.body["response_url"], body={"result": "REJECTED"})
     assert r.status_code == 404
+    # Past OCPI_ENGINE_HUB_RESPONSE_TTL (a day) it is unknown even to its receiver, and the expiry deletes it.
+    token = sent.body["response_url"].rsplit("/", 1)[1]
+    net.hub.query("UPDATE hub_responses SET created_at = now() - interval '25 hours' WHERE token = $1", token)
+    r = ocpi(net, net.cpo, "POST", sent.body["response_url"], body={"result": "ACCEPTED"})
+    assert r.status_code == 404 and "unknown response URL" in r.text
+    assert run(_expire(net.hub.dsn)) >= 1
+    assert net.hub.query("SELECT token FROM hub_responses WHERE token = $1", token) == []
+
+
+async def _expire(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await response_expiry.expire(conn, 86400)
+    finally:
+        await conn.close()
 
 
 def test_hub_errors(net: Net) -> None:

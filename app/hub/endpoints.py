@@ -118,7 +118,7 @@ async def hub_response(request: Request[Any, Any, Any], caller: Peer, token: str
     for the original URL (the requester's token, from the receiver's party to the requester's) in the outbox, so the
     1000 answer means it is durable and delivered however long the requester is away."""
     state = request.app.state
-    target = await forward.response_target(state.pool, token)
+    target = await forward.response_target(state.pool, token, state.settings.hub_response_ttl)
     if target is None or target.receiver_peer_id != caller.id:
         raise not_found("unknown response URL")
     to, frm = forward.party(target.requester), forward.party(target.receiver)

@@ -159,8 +159,10 @@ class ResponseTarget(msgspec.Struct):
     receiver: tuple[str, str]
 
 
-async def response_target(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> ResponseTarget | None:
-    row = await conn.fetchrow("SELECT * FROM hub_responses WHERE token = $1", token)
+async def response_target(conn: asyncpg.Connection | asyncpg.Pool, token: str, ttl: int) -> ResponseTarget | None:
+    """Where the result for `token` goes; None when unknown or older than `ttl` seconds."""
+    row = await conn.fetchrow("SELECT * FROM hub_responses WHERE token = $1 AND created_at > now() - make_interval("
+                              "secs => $2)", token, ttl)
     if row is None:
         return None
     return ResponseTarget(row["url"], row["module"], row["requester_peer_id"],
