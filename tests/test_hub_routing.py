@@ -152,6 +152,13 @@ def test_command_result_comes_back_through_the_hub(net: Net) -> None:
     # Nobody else may post to that response URL.
     r = ocpi(net, net.emsps[1], "POST", sent.body["response_url"], body={"result": "REJECTED"})
     assert r.status_code == 404
+    # A response_url the hub may never post to (outside the peer address policy) is refused before forwarding.
+    before = len(net.cpo.received("POST", "/receiver/commands/START_SESSION"))
+    for bad in ("http://10.9.8.7/results/1", "ftp://example.com/r"):
+        r = ocpi(net, emsp, "POST", f"{HUB}/receiver/commands/START_SESSION", to="NL/CPL",
+                 body={**body, "response_url": bad})
+        assert code(r) == 2001 and "response_url refused" in r.json()["status_message"], r.text
+    assert len(net.cpo.received("POST", "/receiver/commands/START_SESSION")) == before
     # Past OCPI_ENGINE_HUB_RESPONSE_TTL (a day) it is unknown even to its receiver, and the expiry deletes it.
     token = sent.body["response_url"].rsplit("/", 1)[1]
     net.hub.query("UPDATE hub_responses SET created_at = now() - interval '25 hours' WHERE token = $1", token)

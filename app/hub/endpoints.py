@@ -83,7 +83,8 @@ async def _route(request: Request[Any, Any, Any], caller: Peer, interface: str, 
             async with state.pool.acquire() as conn, conn.transaction():
                 count = await broadcast.push(conn, msg, target, body, hub_party)
             return respond(message=f"broadcast to {count} parties", headers=routing_headers(sender, PartyRef(*hub_party)))
-        body, query = await forward.rewrite_response_urls(state.pool, state.settings.public_url, msg, target, body, query)
+        body, query = await forward.rewrite_response_urls(state.pool, state.settings.peer_addresses,
+                                                          state.settings.public_url, msg, target, body, query)
         relayed = await forward.relay(state.client, state.vault, state.settings.request_timeout, msg, target, body, query)
     except OcpiError as exc:
         exc.headers = {**ours, **(exc.headers or {})}

@@ -21,9 +21,11 @@ from litestar.response import Stream
 from app.hub.routing import Direct, Message, key, label
 from app.ocpi.client import OcpiCallError, OcpiClient, Relayed
 from app.ocpi.routing import PartyRef
+from app.peer_addresses import AddressPolicy, AddressRefused
 from app.ocpi.transport import (
     FORWARD_TIMEOUT,
     HUB_ERROR,
+    INVALID_PARAMETERS,
     JSON,
     RECEIVER_NOT_CONNECTED,
     OcpiError,
@@ -59,7 +61,13 @@ def rewrite_link(value: str, endpoint: str, hub_base: str, request_path_url: str
     return _LINK.sub(one, value)
 
 
-async def _remember(conn: asyncpg.Connection | asyncpg.Pool, original: str, msg: Message, target: Direct) -> str:
+async def _remember(conn: asyncpg.Connection | asyncpg.Pool, addresses: AddressPolicy, original: str, msg: Message,
+                    target: Direct) -> str:
+    # A URL the hub may never post to is refused now (2001), not queued to be retried for ever.
+    try:
+        await addresses.check(original)
+    except AddressRefused as exc:
+        raise OcpiError(INVALID_PARAMETERS, f"response_url refused: {exc}") from None
     token = secrets.token_urlsafe(24)
     await conn.execute(
         """INSERT INTO hub_responses (token, url, module, requester_peer_id, requester_country_code, requester_party_id,
@@ -69,9 +77,10 @@ async def _remember(conn: asyncpg.Connection | asyncpg.Pool, original: str, msg:
     return token
 
 
-async def rewrite_response_urls(conn: asyncpg.Connection | asyncpg.Pool, public_url: str, msg: Message, target: Direct,
-                                body: bytes | None, query: str) -> tuple[bytes | None, str]:
-    """The body's and the query's `response_url` replaced by a hub URL (commands, charging profiles)."""
+async def rewrite_response_urls(conn: asyncpg.Connection | asyncpg.Pool, addresses: AddressPolicy, public_url: str,
+                                msg: Message, target: Direct, body: bytes | None, query: str) -> tuple[bytes | None, str]:
+    """The body's and the query's `response_url` replaced by a hub URL (commands, charging profiles); one outside
+    the peer address policy is refused with 2001 before anything is sent."""
     if msg.module not in ASYNC_MODULES:
         return body, query
     base = f"{public_url}{HUB_PATH}/responses/"
@@ -81,12 +90,13 @@ async def rewrite_response_urls(conn: asyncpg.Connection | asyncpg.Pool, public_
         except msgspec.DecodeError:  # not ours to judge: the receiver answers it
             doc = None
         if doc is not None and isinstance(doc.get("response_url"), str):
-            doc["response_url"] = base + await _remember(conn, doc["response_url"], msg, target)
+            doc["response_url"] = base + await _remember(conn, addresses, doc["response_url"], msg, target)
             body = _encode(doc)
     if "response_url" in query:
         pairs = parse_qsl(query, keep_blank_values=True)
         if any(k == "response_url" for k, _ in pairs):
-            pairs = [(k, base + await _remember(conn, v, msg, target) if k == "response_url" else v) for k, v in pairs]
+            pairs = [(k, base + await _remember(conn, addresses, v, msg, target) if k == "response_url" else v)
+                     for k, v in pairs]
             query = urlencode(pairs)
     return body, query
 
