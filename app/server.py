@@ -20,6 +20,7 @@ from app.checks.checker import Checker
 from app.config import Settings
 from app.background import RoundLoop
 from app.db import peers
+from app.hub.activity import record_request
 from app.hub.alive import AliveCheck
 from app.hub.response_expiry import ResponseExpiry
 from app.hub.clientinfo import Announcer, hub_party
@@ -99,7 +100,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             hub_loops = [announcer, AliveCheck(pool, vault, client, settings.hub_alive_after),
                          ResponseExpiry(pool, settings.hub_response_ttl)]
         app.state.update(pool=pool, client=client, vault=vault, delivery=engine, peer_cache=peer_cache,
-                         listener=listener, ingest=ingest, checker=checker, hub=bool(hub_loops))
+                         listener=listener, ingest=ingest, checker=checker, hub=bool(hub_loops),
+                         on_peer_call=record_request if hub_loops else None)
         await listener.start()
         await engine.start()
         patches.start()

@@ -1,6 +1,6 @@
 """A hub notes when each peer last called it, for the still-alive check (`app/hub/alive.py`): a peer that calls is
-alive. Called on every authenticated OCPI request, so it writes at most once per SEEN_EVERY seconds per peer and
-worker, and nothing at all on a deployment that is not a hub."""
+alive. The server's wiring has `ocpi.auth` call it on every request of a registered peer, on a hub only; it writes
+at most once per SEEN_EVERY seconds per peer and worker."""
 
 from __future__ import annotations
 
@@ -13,10 +13,8 @@ SEEN_EVERY = 30.0
 
 
 async def record_request(request: Request[Any, Any, Any], peer_id: int) -> None:
-    """On a hub, note that the peer called us (at most every SEEN_EVERY seconds per worker)."""
+    """Note that the peer called us (at most every SEEN_EVERY seconds per worker)."""
     state = request.app.state
-    if not state.get("hub"):
-        return
     seen: dict[int, float] = state.setdefault("hub_seen", {})
     now = time.monotonic()
     if now - seen.get(peer_id, -SEEN_EVERY) < SEEN_EVERY:

@@ -13,7 +13,6 @@ from litestar import Request
 
 from app.db import peers
 from app.db.peers import Peer
-from app.hub.activity import record_request
 from app.ocpi.transport import CLIENT_ERROR, OcpiError, unauthorized
 
 
@@ -155,5 +154,8 @@ async def provide_peer(request: Request[Any, Any, Any]) -> Peer:
     peer = await provide_caller(request)
     if not peer.registered:
         raise unauthorized("this token may only be used for the versions and credentials modules until registration completes")
-    await record_request(request, peer.id)  # a hub's still-alive check skips peers that call it
+    # The app's wiring may watch registered peers' calls (a hub: its still-alive check skips peers that call it).
+    on_call = request.app.state.get("on_peer_call")
+    if on_call is not None:
+        await on_call(request, peer.id)
     return peer
