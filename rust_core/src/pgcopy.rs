@@ -13,9 +13,18 @@ pub fn text_rows(buf: &[u8], fields: usize) -> Result<Vec<Vec<Option<Cow<'_, [u8
     for end in memchr::memchr_iter(b'\n', buf) {
         let line = &buf[start..end];
         start = end + 1;
-        let row: Vec<Option<Cow<[u8]>>> = line.split(|&b| b == b'\t').map(text_field).collect();
-        if row.len() != fields {
-            return Err(format!("COPY row {} has {} fields, expected {fields}", rows.len() + 1, row.len()));
+        // memchr for the separators: the last field (a document) is long, the others short.
+        let mut row: Vec<Option<Cow<[u8]>>> = Vec::with_capacity(fields);
+        let mut rest = line;
+        while row.len() + 1 < fields {
+            let Some(tab) = memchr::memchr(b'\t', rest) else { break };
+            row.push(text_field(&rest[..tab]));
+            rest = &rest[tab + 1..];
+        }
+        row.push(text_field(rest));
+        if row.len() != fields || memchr::memchr(b'\t', rest).is_some() {
+            let found = line.iter().filter(|&&b| b == b'\t').count() + 1;
+            return Err(format!("COPY row {} has {found} fields, expected {fields}", rows.len() + 1));
         }
         rows.push(row);
     }
@@ -176,6 +185,7 @@ mod tests {
         assert!(matches!(rows[1][0], Some(Cow::Borrowed(b"2"))));
         assert_eq!(rows[1][1], None);
         assert!(text_rows(b"1\t2\n", 3).unwrap_err().contains("2 fields"));
+        assert!(text_rows(b"1\t2\t3\t4\n", 3).unwrap_err().contains("4 fields"));
         assert!(text_rows(b"1\t2\t3", 3).is_err());
     }
 
