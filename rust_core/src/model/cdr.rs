@@ -14,6 +14,7 @@ use crate::number::Num;
 use crate::tariff::Tariff;
 
 mod scan;
+pub(crate) use scan::raw_needs;
 
 /// A CDR as the pricing engine needs it.
 #[derive(Debug, Clone)]

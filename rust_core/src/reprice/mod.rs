@@ -97,33 +97,57 @@ impl<'de> Deserialize<'de> for Total {
     }
 }
 
-pub(crate) fn needs_of(doc: &[u8]) -> Result<Needs, InputError> {
-    let raw: ScanCdr = serde_json::from_slice(doc).map_err(|e| from_json_error(&e))?;
-    let text = |v: Option<Str>, field: &str| v.map(|s| s.0.into_owned()).ok_or_else(|| InputError::new(field, "required field is missing"));
-    // Shapes the full reader refuses (a period that is not an object, a tariff_id that is not a string) fail
-    // the scan too: the CDR cannot be priced either way.
-    fn add(ids: &mut Vec<String>, id: Option<&Str>) {
-        if let Some(s) = id {
-            let up = s.as_str().to_uppercase();
-            if !up.is_empty() && !ids.contains(&up) {
+/// As `compare.needed_tariffs`: the ids the charging periods name, else those of the embedded tariffs;
+/// upper-cased, first occurrence kept.
+fn tariff_ids<'s>(periods: impl Iterator<Item = &'s str>, embedded: impl Iterator<Item = &'s str>) -> Vec<String> {
+    fn add<'s>(ids: &mut Vec<String>, from: impl Iterator<Item = &'s str>) {
+        for id in from {
+            // Most periods repeat an id already seen: compare before allocating its upper case.
+            if id.is_empty() || (id.is_ascii() && ids.iter().any(|x| x.eq_ignore_ascii_case(id))) {
+                continue;
+            }
+            let up = id.to_uppercase();
+            if !ids.contains(&up) {
                 ids.push(up);
             }
         }
     }
     let mut ids: Vec<String> = Vec::with_capacity(1);
-    for p in raw.charging_periods.iter().flatten() {
-        add(&mut ids, p.tariff_id.as_ref());
-    }
+    add(&mut ids, periods);
     if ids.is_empty() {
-        for t in raw.tariffs.iter().flatten() {
-            add(&mut ids, t.id.as_ref());
-        }
+        add(&mut ids, embedded);
     }
+    ids
+}
+
+pub(crate) fn needs_of(doc: &[u8]) -> Result<Needs, InputError> {
+    if let Some(raw) = crate::model::cdr::raw_needs(doc) {
+        return Ok(Needs {
+            tariff_ids: tariff_ids(raw.period_tariffs.iter().map(Str::as_str), raw.embedded_tariffs.iter().map(Str::as_str)),
+            country_code: raw.country_code.0.into_owned(),
+            party_id: raw.party_id.0.into_owned(),
+            start: raw.start_date_time.0.into_owned(),
+            location_id: raw.location_id.map(|s| s.0.into_owned()),
+            currency: raw.currency.map(|s| s.0.into_owned()),
+            old_total: raw.total,
+        });
+    }
+    needs_by_serde(doc)
+}
+
+/// The serde scan: every document the one-pass scanner leaves, and every error.
+fn needs_by_serde(doc: &[u8]) -> Result<Needs, InputError> {
+    let raw: ScanCdr = serde_json::from_slice(doc).map_err(|e| from_json_error(&e))?;
+    let text = |v: Option<Str>, field: &str| v.map(|s| s.0.into_owned()).ok_or_else(|| InputError::new(field, "required field is missing"));
+    // Shapes the full reader refuses (a period that is not an object, a tariff_id that is not a string) fail
+    // the scan too: the CDR cannot be priced either way.
+    let periods = raw.charging_periods.iter().flatten().filter_map(|p| p.tariff_id.as_ref().map(Str::as_str));
+    let embedded = raw.tariffs.iter().flatten().filter_map(|t| t.id.as_ref().map(Str::as_str));
     Ok(Needs {
+        tariff_ids: tariff_ids(periods, embedded),
         country_code: text(raw.country_code, "country_code")?,
         party_id: text(raw.party_id, "party_id")?,
         start: text(raw.start_date_time, "start_date_time")?,
-        tariff_ids: ids,
         location_id: raw.cdr_location.and_then(|l| l.id).map(|s| s.0.into_owned()),
         currency: raw.currency.map(|s| s.0.into_owned()),
         old_total: raw.total_cost.and_then(|t| t.0),
@@ -197,6 +221,47 @@ pub(crate) mod tests {
         assert!(needs[1].is_err());
         let n = needs[2].as_ref().unwrap();
         assert_eq!((n.tariff_ids.clone(), n.old_total), (vec!["A".to_string()], Some(Decimal::from(2))));
+    }
+
+    #[test]
+    fn the_one_pass_scan_agrees_with_the_serde_scan() {
+        let mut docs: Vec<String> = vec![CDR.to_string()];
+        let variants: [(&str, &str); 12] = [
+            (r#""total_cost":{"excl_vat":3.5,"incl_vat":3.85}"#, r#""total_cost":7"#),
+            (r#""total_cost":{"excl_vat":3.5,"incl_vat":3.85}"#, r#""total_cost":{"excl_vat":null}"#),
+            (r#""total_cost":{"excl_vat":3.5,"incl_vat":3.85}"#, r#""total_cost":{"excl_vat":"3.5"}"#),
+            (r#""tariff_id":"t1""#, r#""tariff_id":null"#),
+            (r#""tariff_id":"t1""#, r#""tariff_id":"t\u0031""#),
+            (r#""tariff_id":"t1""#, r#""tariff_id":7"#),
+            (r#""cdr_location":{"id":"L1","#, r#""cdr_location":{"id":"L1","id":"L2","#),
+            (r#""cdr_location":{"id":"L1","#, r#""cdr_location":{"#),
+            (r#""country_code":"nl","#, ""),
+            (r#""country_code":"nl","#, r#""country_code":"nl","country_code":"de","#),
+            (r#""charging_periods":["#, r#""charging_periods":[7,"#),
+            (r#""currency":"EUR","#, r#""currency":"EUR","extra":{"a":[1,{"b":"\"x]}\\"},-2.5e3,true,null]},"#),
+        ];
+        for (from, to) in variants {
+            assert!(CDR.contains(from), "{from}");
+            docs.push(CDR.replacen(from, to, 1));
+        }
+        docs.push(CDR.replace(r#""charging_periods":[{"start_date_time":"2025-06-02T10:00:00Z","tariff_id":"t1","dimensions":[{"type":"ENERGY","volume":4}]},{"start_date_time":"2025-06-02T10:30:00Z","tariff_id":"T1","dimensions":[{"type":"ENERGY","volume":2}]}]"#, r#""charging_periods":[]"#));
+        docs.push(format!("{CDR} x"));
+        let mut fast = 0;
+        for doc in &docs {
+            let serde = needs_by_serde(doc.as_bytes()).map_err(|e| e.to_string());
+            if crate::model::cdr::raw_needs(doc.as_bytes()).is_some() {
+                fast += 1;
+            }
+            assert_eq!(needs_of(doc.as_bytes()).map_err(|e| e.to_string()), serde, "{doc}");
+        }
+        assert!(fast >= 6, "the one-pass scan read {fast} of {} documents", docs.len());
+        // Values it does not keep are not checked here (the CDR is checked in full when priced).
+        let broken = CDR.replacen(r#""currency":"EUR","#, r#""currency":"EUR","extra":tru,"#, 1);
+        assert!(needs_by_serde(broken.as_bytes()).is_err() && needs_of(broken.as_bytes()).is_ok());
+        for cut in [10, 200, CDR.len() - 1] {
+            assert!(needs_of(&CDR.as_bytes()[..cut]).is_err(), "a document cut at {cut}");
+        }
+        assert!(needs_of(br#"{"country_code":"NL","x":"ab\"#).is_err());
     }
 
     #[test]

@@ -14,6 +14,9 @@ use super::{Dimensions, PriceShape, RawCdr, RawDimension, RawLocation, RawPeriod
 use crate::model::json::{Indexed, Key, Str};
 use crate::number::{Num, parse_decimal};
 
+mod needs;
+pub(crate) use needs::raw_needs;
+
 /// `None`: not for the fast path (the serde reader decides).
 type Fast<T> = Option<T>;
 
