@@ -134,23 +134,29 @@ pub fn to_utc(m: Micros) -> DateTime<Utc> {
 
 /// `2015-06-29T20:39:09Z`, with `.ffffff` only when there are sub-second digits.
 pub fn format_datetime(m: Micros, out: &mut String) {
-    use std::fmt::Write;
+    use crate::number::write_uint_padded as pad;
     let dt = to_utc(m);
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    );
-    let us = dt.nanosecond() / 1000;
+    let year = dt.year();
+    if (0..=9999).contains(&year) {
+        // Digits written directly: two date-times per result line, more with a breakdown.
+        pad(out, year as u64, 4);
+        for (sep, v) in [('-', dt.month()), ('-', dt.day()), ('T', dt.hour()), (':', dt.minute()), (':', dt.second())] {
+            out.push(sep);
+            pad(out, u64::from(v), 2);
+        }
+    } else {
+        use std::fmt::Write;
+        let _ = write!(out, "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}", dt.month(), dt.day(), dt.hour(), dt.minute(), dt.second());
+    }
+    let mut us = dt.nanosecond() / 1000;
     if us != 0 {
-        let frac = format!("{us:06}");
+        let mut width = 6;
+        while us % 10 == 0 {
+            us /= 10;
+            width -= 1;
+        }
         out.push('.');
-        out.push_str(frac.trim_end_matches('0'));
+        pad(out, u64::from(us), width);
     }
     out.push('Z');
 }
@@ -175,6 +181,11 @@ mod tests {
         assert_eq!(parse_datetime("2015-06-29T20:39Z").unwrap(), base - 9 * MICROS_PER_SEC);
         assert_eq!(fmt(base), "2015-06-29T20:39:09Z");
         assert_eq!(fmt(base + 120_000), "2015-06-29T20:39:09.12Z");
+        assert_eq!(fmt(base + 1), "2015-06-29T20:39:09.000001Z");
+        assert_eq!(fmt(base + 100_000), "2015-06-29T20:39:09.1Z");
+        assert_eq!(fmt(parse_datetime("0001-01-01T00:00:00Z").unwrap()), "0001-01-01T00:00:00Z");
+        let far = to_utc(0).with_year(12345).unwrap().timestamp_micros();
+        assert_eq!(fmt(far), "12345-01-01T00:00:00Z");
     }
 
     #[test]
