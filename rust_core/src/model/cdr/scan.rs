@@ -22,7 +22,10 @@ const MAX_DEPTH: u32 = 64;
 
 /// Read `json` as a `RawCdr`, or `None` when the serde reader must.
 pub(super) fn raw_cdr(json: &[u8]) -> Fast<RawCdr<'_>> {
-    let mut s = Scan { b: json, i: 0, depth: 0 };
+    // One UTF-8 check for the whole document, not one per kept string: those are then slices of
+    // `text`. A document with invalid UTF-8 anywhere (a skipped string included) is the serde reader's.
+    let text = std::str::from_utf8(json).ok()?;
+    let mut s = Scan { text, b: json, i: 0, depth: 0 };
     let mut raw = RawCdr::default();
     s.object(|s, key| {
         match key {
@@ -51,6 +54,8 @@ pub(super) fn raw_cdr(json: &[u8]) -> Fast<RawCdr<'_>> {
 }
 
 struct Scan<'a> {
+    /// The document, checked UTF-8; `b` is its bytes.
+    text: &'a str,
     b: &'a [u8],
     i: usize,
     depth: u32,
@@ -91,15 +96,38 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// Offset from `i` of the next `"`, `\\` or control byte (which JSON forbids raw in strings).
+    /// Eight bytes per step: strings here are short, where memchr's setup costs more than it saves,
+    /// and this finds control bytes in the same pass.
+    #[inline]
+    fn string_stop(&self) -> Fast<usize> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        // High bit of each byte that is zero / below 0x20; a false hit can only follow a true one,
+        // so the lowest hit is exact.
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        let rest = &self.b[self.i..];
+        let mut k = 0;
+        while let Some(chunk) = rest.get(k..k + 8) {
+            let w = u64::from_le_bytes(chunk.try_into().ok()?);
+            let hits = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+            if hits != 0 {
+                return Some(k + (hits.trailing_zeros() / 8) as usize);
+            }
+            k += 8;
+        }
+        rest[k..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| k + p)
+    }
+
     /// The body of a string without escapes, the opening quote consumed; positioned after the closing one.
     #[inline]
     fn plain_string_body(&mut self) -> Fast<&'a [u8]> {
-        let rest = &self.b[self.i..];
-        let n = memchr::memchr2(b'"', b'\\', rest)?;
-        let body = &rest[..n];
-        if rest[n] != b'"' || body.iter().any(|&c| c < 0x20) {
+        let b = self.b;
+        let n = self.string_stop()?;
+        if b[self.i + n] != b'"' {
             return None;
         }
+        let body = &b[self.i..self.i + n];
         self.i += n + 1;
         Some(body)
     }
@@ -117,8 +145,9 @@ impl<'a> Scan<'a> {
     #[inline]
     fn string(&mut self) -> Fast<Str<'a>> {
         self.eat(b'"')?;
-        let body = self.plain_string_body()?;
-        std::str::from_utf8(body).ok().map(|s| Str(Cow::Borrowed(s)))
+        let start = self.i;
+        self.plain_string_body()?;
+        self.text.get(start..self.i - 1).map(|s| Str(Cow::Borrowed(s)))
     }
 
     fn boolean(&mut self) -> Fast<bool> {
@@ -221,8 +250,7 @@ impl<'a> Scan<'a> {
             }
         }
         self.i = i;
-        // ASCII by construction.
-        std::str::from_utf8(&b[start..i]).ok()
+        self.text.get(start..i)
     }
 
     /// Any JSON value, checked and skipped (what `IgnoredAny` accepts).
@@ -244,14 +272,13 @@ impl<'a> Scan<'a> {
     /// A string's body with escapes allowed (as serde_json's `ignore_str`: escapes checked, not decoded).
     fn skip_string_body(&mut self) -> Fast<()> {
         loop {
-            let rest = &self.b[self.i..];
-            let n = memchr::memchr2(b'"', b'\\', rest)?;
-            if rest[..n].iter().any(|&c| c < 0x20) {
-                return None;
-            }
+            let n = self.string_stop()?;
+            let stop = self.b[self.i + n];
             self.i += n + 1;
-            if rest[n] == b'"' {
-                return Some(());
+            match stop {
+                b'"' => return Some(()),
+                b'\\' => {}
+                _ => return None,
             }
             match *self.b.get(self.i)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
@@ -284,9 +311,8 @@ impl<'a> Scan<'a> {
     /// `total_cost`'s shape. A bare number (2.1.1) is left to the serde reader.
     fn price_shape(&mut self) -> Fast<PriceShape> {
         let mut shape = PriceShape::ExclIncl;
+        // Its keys are read as strings there: checked UTF-8, as the whole document is.
         self.object(|s, key| {
-            // Its keys are read as strings there: checked UTF-8.
-            std::str::from_utf8(key).ok()?;
             if key == b"before_taxes" {
                 shape = PriceShape::BeforeTaxes;
             }
@@ -346,7 +372,7 @@ impl<'a> Scan<'a> {
             let start = self.i;
             self.i += 1;
             self.plain_string_body()?;
-            std::str::from_utf8(&self.b[start..self.i]).ok()?
+            self.text.get(start..self.i)?
         } else {
             self.number()?
         };
