@@ -139,11 +139,7 @@ pub fn format_datetime(m: Micros, out: &mut String) {
     let year = dt.year();
     if (0..=9999).contains(&year) {
         // Digits written directly: two date-times per result line, more with a breakdown.
-        pad(out, year as u64, 4);
-        for (sep, v) in [('-', dt.month()), ('-', dt.day()), ('T', dt.hour()), (':', dt.minute()), (':', dt.second())] {
-            out.push(sep);
-            pad(out, u64::from(v), 2);
-        }
+        crate::number::write_date_time(out, [year as u32, dt.month(), dt.day(), dt.hour(), dt.minute(), dt.second()]);
     } else {
         use std::fmt::Write;
         let _ = write!(out, "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}", dt.month(), dt.day(), dt.hour(), dt.minute(), dt.second());

@@ -97,9 +97,23 @@ fn digits_into(buf: &mut [u8], mut n: u64, min: usize) -> usize {
     pos
 }
 
+/// Only ASCII digits, signs and points come here: pushed as chars (a UTF-8 check per number costs more).
 fn push_ascii(out: &mut String, b: &[u8]) {
-    // Only ASCII digits, signs and points are ever written here.
-    out.push_str(std::str::from_utf8(b).unwrap_or_default());
+    out.extend(b.iter().map(|&c| char::from(c)));
+}
+
+/// `year-month-dayThour:minute:second` as `{:04}-{:02}-…`, for a year in 0..=9999.
+pub(crate) fn write_date_time(out: &mut String, f: [u32; 6]) {
+    let mut buf = *b"0000-00-00T00:00:00";
+    let two = |buf: &mut [u8; 19], at: usize, v: u32| {
+        let k = (v % 100) as usize * 2;
+        buf[at..at + 2].copy_from_slice(&DIGITS2[k..k + 2]);
+    };
+    two(&mut buf, 0, f[0] / 100);
+    for (k, at) in [2, 5, 8, 11, 14, 17].into_iter().enumerate() {
+        two(&mut buf, at, f[k] % 100);
+    }
+    push_ascii(out, &buf);
 }
 
 /// `n` in decimal, as `Display` writes it: the output's hot path avoids `core::fmt`.
