@@ -142,6 +142,9 @@ pub fn build_pieces(inp: &PieceInput, periods: &[&Period]) -> Vec<Piece> {
                 reservation_time: share[3],
                 context,
             });
+            if last {
+                break;
+            }
             for k in 0..4 {
                 given[k] += share[k];
             }
