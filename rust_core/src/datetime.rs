@@ -5,7 +5,7 @@
 //! A date-time without zero padding (`2025-8-13T21:07:50.029Z`) is not RFC 3339 but other pricers
 //! read it; `parse_datetime_unpadded` reads it, and the readers decide whether they may.
 
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// Microseconds since the Unix epoch, UTC.
 pub type Micros = i64;
@@ -123,9 +123,33 @@ fn parse_inner(b: &[u8]) -> Option<Micros> {
         }
         _ => return None,
     };
-    let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
-    let dt = date.and_hms_micro_opt(hour, minute, second, micros)?;
-    Some(dt.and_utc().timestamp_micros() - offset_secs * MICROS_PER_SEC)
+    // The checks of chrono's `from_ymd_opt` and `and_hms_micro_opt`, in plain arithmetic (nine
+    // date-times per CDR; the year has four digits, the fraction at most six).
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let secs = days_from_civil(year as i64, month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some((secs - offset_secs) * MICROS_PER_SEC + i64::from(micros))
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 pub fn to_utc(m: Micros) -> DateTime<Utc> {
@@ -160,6 +184,7 @@ pub fn format_datetime(m: Micros, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     fn fmt(m: Micros) -> String {
         let mut s = String::new();
@@ -195,6 +220,28 @@ mod tests {
         // Padded text is not "unpadded"; three digits, a bad field or a short year stay errors.
         for s in ["2025-08-13T21:07:50Z", "2025-008-13T21:07:50Z", "2025-8-32T21:07:50Z", "25-8-13T21:07:50Z", "2025-8-13", "2025-8-13T21:07:50Zx"] {
             assert_eq!(parse_datetime_unpadded(s), None, "{s}");
+        }
+    }
+
+    /// The arithmetic date checks and epoch count are chrono's, on every day of 0000..=9999 and every edge of the clock.
+    #[test]
+    fn plain_arithmetic_agrees_with_chrono() {
+        let chrono = |y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32| {
+            NaiveDate::from_ymd_opt(y as i32, mo, d)
+                .and_then(|date| date.and_hms_micro_opt(h, mi, s, us))
+                .map(|dt| dt.and_utc().timestamp_micros())
+        };
+        for y in (0..=9999).step_by(1) {
+            for mo in [0, 1, 2, 3, 12, 13] {
+                for d in [0, 1, 28, 29, 30, 31, 32] {
+                    let text = format!("{y:04}-{mo:02}-{d:02}T23:59:59.999999Z");
+                    assert_eq!(parse_inner(text.as_bytes()), chrono(y, mo, d, 23, 59, 59, 999_999), "{text}");
+                }
+            }
+        }
+        for (h, mi, s) in [(0, 0, 0), (24, 0, 0), (23, 60, 0), (23, 59, 60), (12, 30, 45)] {
+            let text = format!("2024-02-29T{h:02}:{mi:02}:{s:02}Z");
+            assert_eq!(parse_inner(text.as_bytes()), chrono(2024, 2, 29, h, mi, s, 0), "{text}");
         }
     }
 
