@@ -1,7 +1,9 @@
 //! Money: an amount before tax plus tax lines per rate (the 2.3.0 model; 2.2.1's excl/incl VAT
 //! is one view of it), and the output rounding policy.
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
+#[cfg(test)]
+use rust_decimal::RoundingStrategy;
 
 /// Distinct tax rates one amount can carry; more than this marks the amount incomplete.
 const MAX_RATES: usize = 4;
@@ -126,6 +128,8 @@ impl RoundingMode {
         }
     }
 
+    /// rust_decimal's strategy for the mode; `Rounding::apply` does the same in integers.
+    #[cfg(test)]
     fn strategy(self) -> RoundingStrategy {
         match self {
             Self::HalfUp => RoundingStrategy::MidpointAwayFromZero,
@@ -149,38 +153,58 @@ impl Default for Rounding {
 const GUARD_DECIMALS: u32 = 20;
 
 impl Rounding {
+    /// Round to `decimals` (after the guard rounding) and normalize. Done in integers: every
+    /// output number comes here, and rust_decimal's general path costs several times more.
+    /// Exactly `round_dp_with_strategy(GUARD_DECIMALS, MidpointNearestEven)`, then
+    /// `round_dp_with_strategy(decimals, mode)`, then `normalize()` (the test checks it).
     pub fn apply(&self, v: Decimal) -> Decimal {
-        let scale = v.scale();
-        if scale <= GUARD_DECIMALS {
-            // The guard rounding is a no-op: one rounding, done in integers (every output
-            // number comes here; rust_decimal's general path costs several times more).
-            return self.round_once(v, scale).normalize();
+        // Magnitude below 2^96: every step fits u128.
+        let mut m = v.mantissa().unsigned_abs();
+        let mut scale = v.scale();
+        if scale > GUARD_DECIMALS {
+            m = round_int(m, scale - GUARD_DECIMALS, RoundingMode::HalfEven);
+            scale = GUARD_DECIMALS;
         }
-        v.round_dp_with_strategy(GUARD_DECIMALS, RoundingStrategy::MidpointNearestEven)
-            .round_dp_with_strategy(self.decimals, self.mode.strategy())
-            .normalize()
+        if scale > self.decimals {
+            m = round_int(m, scale - self.decimals, self.mode);
+            scale = self.decimals;
+        }
+        if m == 0 {
+            return Decimal::ZERO;
+        }
+        // Trailing zeros off (normalize); in u64 when it fits, as after rounding to a few decimals.
+        if let Ok(mut small) = u64::try_from(m) {
+            while scale > 0 && small % 10 == 0 {
+                small /= 10;
+                scale -= 1;
+            }
+            m = u128::from(small);
+        }
+        while scale > 0 && m % 10 == 0 {
+            m /= 10;
+            scale -= 1;
+        }
+        Decimal::from_parts(m as u32, (m >> 32) as u32, (m >> 64) as u32, v.is_sign_negative(), scale)
     }
+}
 
-    /// `v.round_dp_with_strategy(self.decimals, strategy)`, for `scale` (v's) up to 20.
-    fn round_once(&self, v: Decimal, scale: u32) -> Decimal {
-        if scale <= self.decimals {
-            return v;
-        }
-        // Magnitude below 2^96, divisor at most 10^20: both fit u128.
-        let m = v.mantissa().unsigned_abs();
-        let p = 10u128.pow(scale - self.decimals);
-        let (q, r) = (m / p, m % p);
-        let half = p / 2;
-        let up = match self.mode {
-            RoundingMode::HalfUp => r >= half,
-            RoundingMode::HalfEven => r > half || (r == half && q % 2 == 1),
-            RoundingMode::Down => false,
-            RoundingMode::Up => r != 0,
-        };
-        let q = q + u128::from(up);
-        let (lo, mid, hi) = (q as u32, (q >> 32) as u32, (q >> 64) as u32);
-        Decimal::from_parts(lo, mid, hi, v.is_sign_negative(), self.decimals)
-    }
+/// `m / 10^digits`, rounded by `mode` (on the magnitude, as rust_decimal's strategies are).
+fn round_int(m: u128, digits: u32, mode: RoundingMode) -> u128 {
+    let p = 10u128.pow(digits);
+    let (q, r) = if m <= u128::from(u64::MAX) && digits < 20 {
+        let (m, p) = (m as u64, p as u64);
+        (u128::from(m / p), u128::from(m % p))
+    } else {
+        (m / p, m % p)
+    };
+    let half = p / 2;
+    let up = match mode {
+        RoundingMode::HalfUp => r >= half,
+        RoundingMode::HalfEven => r > half || (r == half && q % 2 == 1),
+        RoundingMode::Down => false,
+        RoundingMode::Up => r != 0,
+    };
+    q + u128::from(up)
 }
 
 #[cfg(test)]
