@@ -158,27 +158,61 @@ pub fn to_utc(m: Micros) -> DateTime<Utc> {
 
 /// `2015-06-29T20:39:09Z`, with `.ffffff` only when there are sub-second digits.
 pub fn format_datetime(m: Micros, out: &mut String) {
-    use crate::number::write_uint_padded as pad;
-    let dt = to_utc(m);
-    let year = dt.year();
+    // In plain arithmetic into one buffer: two date-times per result line, two per piece with a
+    // breakdown. Years outside 0..=9999 (and instants chrono cannot hold) take chrono's way.
+    let secs = m.div_euclid(MICROS_PER_SEC);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
+    let (year, month, day) = civil_from_days(days);
     if (0..=9999).contains(&year) {
-        // Digits written directly: two date-times per result line, more with a breakdown.
-        crate::number::write_date_time(out, [year as u32, dt.month(), dt.day(), dt.hour(), dt.minute(), dt.second()]);
-    } else {
-        use std::fmt::Write;
-        let _ = write!(out, "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}", dt.month(), dt.day(), dt.hour(), dt.minute(), dt.second());
-    }
-    let mut us = dt.nanosecond() / 1000;
-    if us != 0 {
-        let mut width = 6;
-        while us % 10 == 0 {
-            us /= 10;
-            width -= 1;
+        let mut us = m.rem_euclid(MICROS_PER_SEC) as u32;
+        let mut buf = *b"0000-00-00T00:00:00.000000Z";
+        let fields = [year as u32 / 100, year as u32 % 100, month, day, sod / 3600, sod / 60 % 60, sod % 60];
+        for (v, at) in fields.into_iter().zip([0, 2, 5, 8, 11, 14, 17]) {
+            buf[at] = b'0' + (v / 10) as u8;
+            buf[at + 1] = b'0' + (v % 10) as u8;
         }
+        let mut len = 19;
+        if us != 0 {
+            for at in (20..26).rev() {
+                buf[at] = b'0' + (us % 10) as u8;
+                us /= 10;
+            }
+            len = 26;
+            while buf[len - 1] == b'0' {
+                len -= 1;
+            }
+        }
+        buf[len] = b'Z';
+        out.push_str(std::str::from_utf8(&buf[..=len]).unwrap_or_default());
+        return;
+    }
+    format_datetime_chrono(m, out);
+}
+
+fn format_datetime_chrono(m: Micros, out: &mut String) {
+    use std::fmt::Write;
+    let dt = to_utc(m);
+    let _ = write!(out, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", dt.year(), dt.month(), dt.day(), dt.hour(), dt.minute(), dt.second());
+    let us = dt.nanosecond() / 1000;
+    if us != 0 {
+        let frac = format!("{us:06}");
         out.push('.');
-        pad(out, u64::from(us), width);
+        out.push_str(frac.trim_end_matches('0'));
     }
     out.push('Z');
+}
+
+/// A proleptic Gregorian date from days since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 #[cfg(test)]
@@ -242,6 +276,28 @@ mod tests {
         for (h, mi, s) in [(0, 0, 0), (24, 0, 0), (23, 60, 0), (23, 59, 60), (12, 30, 45)] {
             let text = format!("2024-02-29T{h:02}:{mi:02}:{s:02}Z");
             assert_eq!(parse_inner(text.as_bytes()), chrono(2024, 2, 29, h, mi, s, 0), "{text}");
+        }
+    }
+
+    /// The arithmetic writer is chrono's, on instants over the whole range and around its edges.
+    #[test]
+    fn formats_as_chrono_does() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut cases: Vec<Micros> = vec![0, -1, 1, 999_999, -1_000_000, i64::MIN, i64::MAX, 253_402_300_799_999_999, 253_402_300_800_000_000,
+            -62_167_219_200_000_000, -62_167_219_200_000_001];
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Years about -300..10300, and every sub-second shape.
+            let t = (x % 330_000_000_000_000_000) as i64 - 72_000_000_000_000_000;
+            cases.extend([t, t - t % 1_000_000, t - t % 1000, t - t % 100_000]);
+        }
+        for m in cases {
+            let (mut fast, mut slow) = (String::new(), String::new());
+            format_datetime(m, &mut fast);
+            format_datetime_chrono(m, &mut slow);
+            assert_eq!(fast, slow, "{m}");
         }
     }
 

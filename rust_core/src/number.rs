@@ -102,31 +102,10 @@ fn push_ascii(out: &mut String, b: &[u8]) {
     out.extend(b.iter().map(|&c| char::from(c)));
 }
 
-/// `year-month-dayThour:minute:second` as `{:04}-{:02}-…`, for a year in 0..=9999.
-pub(crate) fn write_date_time(out: &mut String, f: [u32; 6]) {
-    let mut buf = *b"0000-00-00T00:00:00";
-    let two = |buf: &mut [u8; 19], at: usize, v: u32| {
-        let k = (v % 100) as usize * 2;
-        buf[at..at + 2].copy_from_slice(&DIGITS2[k..k + 2]);
-    };
-    two(&mut buf, 0, f[0] / 100);
-    for (k, at) in [2, 5, 8, 11, 14, 17].into_iter().enumerate() {
-        two(&mut buf, at, f[k] % 100);
-    }
-    push_ascii(out, &buf);
-}
-
 /// `n` in decimal, as `Display` writes it: the output's hot path avoids `core::fmt`.
 pub fn write_uint(out: &mut String, n: u64) {
     let mut buf = [0u8; 20];
     let pos = digits_into(&mut buf, n, 1);
-    push_ascii(out, &buf[pos..]);
-}
-
-/// `n` zero-padded to `width` digits (`{n:0width$}` for unsigned `n`).
-pub fn write_uint_padded(out: &mut String, n: u64, width: usize) {
-    let mut buf = [0u8; 20];
-    let pos = digits_into(&mut buf, n, width.min(20));
     push_ascii(out, &buf[pos..]);
 }
 
@@ -139,8 +118,19 @@ pub fn write_decimal(out: &mut String, v: Decimal) {
     let mut buf = [0u8; 32];
     let m = v.mantissa().unsigned_abs();
     let scale = v.scale() as usize;
-    let mut pos = if m <= u128::from(u64::MAX) {
-        digits_into(&mut buf, m as u64, scale + 1)
+    let mut pos = if let Ok(mut n) = u64::try_from(m) {
+        // Fraction digits, the point, then the integer part (at least "0"): no shifting after.
+        let mut pos = buf.len();
+        if scale > 0 {
+            for _ in 0..scale {
+                pos -= 1;
+                buf[pos] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            pos -= 1;
+            buf[pos] = b'.';
+        }
+        digits_into(&mut buf[..pos], n, 1)
     } else {
         // High part below 2^64 (2^96 / 10^19 < 2^33); low part exactly 19 digits.
         let low = digits_into(&mut buf, (m % TEN19) as u64, 19);
@@ -148,7 +138,7 @@ pub fn write_decimal(out: &mut String, v: Decimal) {
         digits_into(&mut buf[..low], (m / TEN19) as u64, (scale + 1).saturating_sub(n))
     };
     let len = buf.len() - pos;
-    if scale > 0 {
+    if scale > 0 && m > u128::from(u64::MAX) {
         // Shift the integer digits left by one to open the point's place.
         let int = len - scale;
         buf.copy_within(pos..pos + int, pos - 1);
@@ -217,8 +207,7 @@ mod tests {
         for n in [0u64, 7, 10, 99, 100, 12345, u64::MAX] {
             let mut s = String::new();
             write_uint(&mut s, n);
-            write_uint_padded(&mut s, n, 4);
-            assert_eq!(s, format!("{n}{n:04}"));
+            assert_eq!(s, n.to_string());
         }
     }
 
