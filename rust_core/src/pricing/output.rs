@@ -157,6 +157,15 @@ fn write_breakdown(p: &PricedCdr, r: Rounding, out: &mut String) {
 /// A Price in the version's shape: 2.2.1 `{excl_vat, incl_vat?}`, 2.3.0 `{before_taxes, taxes}`,
 /// 2.1.1 a number (excl. VAT).
 pub fn write_price(out: &mut String, m: &Money, version: Version, r: Rounding) {
+    // Most of a result's six totals are nothing at all: written without rounding or summing taxes.
+    if m.excl.is_zero() && m.taxes().is_empty() && !m.incomplete {
+        out.push_str(match version {
+            Version::V211 => "0",
+            Version::V221 => "{\"excl_vat\":0,\"incl_vat\":0}",
+            Version::V230 => "{\"before_taxes\":0,\"taxes\":[]}",
+        });
+        return;
+    }
     match version {
         Version::V211 => write_decimal(out, r.apply(m.excl)),
         Version::V221 => {
@@ -236,7 +245,36 @@ pub fn write_error(out: &mut String, line: Option<usize>, id: Option<&str>, e: &
 
 #[cfg(test)]
 mod tests {
-    use super::write_str;
+    use super::*;
+
+    #[test]
+    fn zero_prices_are_written_as_the_general_path_writes_them() {
+        let zeros = [Money::ZERO, Money::excl_only(Decimal::new(0, 4), false), Money::excl_only(-Decimal::new(0, 2), false), Money::ZERO.negated()];
+        for m in zeros {
+            for v in [Version::V211, Version::V221, Version::V230] {
+                let mut fast = String::new();
+                write_price(&mut fast, &m, v, Rounding::default());
+                // The general path, as a price with one tax line of nothing would go through it.
+                let mut slow = String::new();
+                match v {
+                    Version::V211 => write_decimal(&mut slow, Rounding::default().apply(m.excl)),
+                    Version::V221 => {
+                        slow.push_str("{\"excl_vat\":");
+                        write_decimal(&mut slow, Rounding::default().apply(m.excl));
+                        slow.push_str(",\"incl_vat\":");
+                        write_decimal(&mut slow, Rounding::default().apply(m.incl().unwrap()));
+                        slow.push('}');
+                    }
+                    Version::V230 => {
+                        slow.push_str("{\"before_taxes\":");
+                        write_decimal(&mut slow, Rounding::default().apply(m.excl));
+                        slow.push_str(",\"taxes\":[]}");
+                    }
+                }
+                assert_eq!(fast, slow);
+            }
+        }
+    }
 
     #[test]
     fn strings_are_escaped_as_json() {
