@@ -78,7 +78,9 @@ fn price_records(records: &[(usize, &[u8])], tariffs: Option<&TariffSet>, opts: 
         .par_chunks(CHUNK)
         .enumerate()
         .map(|(chunk_no, chunk)| {
-            let mut out = String::with_capacity(chunk.len() * 640);
+            // Sized from the first result: with a breakdown a line is several times longer, and
+            // growing a chunk's buffer by doubling copies it about once more.
+            let mut out = String::with_capacity(1024);
             let mut errors = Vec::new();
             for (k, &(line, rec)) in chunk.iter().enumerate() {
                 let before = out.len();
@@ -96,6 +98,10 @@ fn price_records(records: &[(usize, &[u8])], tariffs: Option<&TariffSet>, opts: 
                 let error = match result {
                     Ok(Ok(())) => {
                         out.push('\n');
+                        if before == 0 {
+                            // Capped: one odd first record must not reserve much more than needed.
+                            out.reserve(((out.len() + out.len() / 8) * (chunk.len() - k - 1)).min(4 << 20));
+                        }
                         continue;
                     }
                     Ok(Err(e)) => e,

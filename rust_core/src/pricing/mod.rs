@@ -227,6 +227,9 @@ fn first_match(t: &Tariff, piece: &Piece, dim: TariffDimension, kinds: &[Option<
             if t.reservation_of(c.0) != *kind {
                 continue;
             }
+            if t.compiled.unrestricted.get(c.0 as usize) == Some(&true) {
+                return (Some(c), unknown);
+            }
             match t.elements[c.0 as usize].restrictions.check(&piece.context) {
                 Check::Match => return (Some(c), unknown),
                 Check::NoMatch => {}

@@ -9,6 +9,7 @@ use crate::datetime::format_datetime;
 use crate::error::InputError;
 use crate::model::Version;
 use crate::money::{Money, Rounding};
+use crate::number::{write_decimal, write_uint};
 
 const SECS_PER_HOUR: Decimal = Decimal::from_parts(3600, 0, 0, false, 0);
 /// Breakdown time volumes are shown in hours; 6 decimals keep them to the second (issue #411).
@@ -23,7 +24,9 @@ pub fn write_result(p: &PricedCdr, opts: &PricingOptions, out: &mut String) {
         out.push(',');
     }
     if let Some(n) = p.line {
-        let _ = write!(out, "\"line\":{n},");
+        out.push_str("\"line\":");
+        write_uint(out, n as u64);
+        out.push(',');
     }
     if let Some(cc) = &p.country_code {
         out.push_str("\"country_code\":");
@@ -60,13 +63,21 @@ pub fn write_result(p: &PricedCdr, opts: &PricingOptions, out: &mut String) {
         ("total_reservation_cost", &p.total_reservation_cost),
     ];
     for (name, m) in prices {
-        let _ = write!(out, ",\"{name}\":");
+        out.push_str(",\"");
+        out.push_str(name);
+        out.push_str("\":");
         write_price(out, m, p.version, r);
     }
     for (name, v) in [("total_energy", p.total_energy), ("total_time", p.total_time), ("total_parking_time", p.total_parking_time)] {
-        let _ = write!(out, ",\"{name}\":{}", r.apply(v));
+        out.push_str(",\"");
+        out.push_str(name);
+        out.push_str("\":");
+        write_decimal(out, r.apply(v));
     }
-    let _ = write!(out, ",\"min_price_applied\":{},\"max_price_applied\":{}", p.min_price_applied, p.max_price_applied);
+    out.push_str(",\"min_price_applied\":");
+    out.push_str(bool_str(p.min_price_applied));
+    out.push_str(",\"max_price_applied\":");
+    out.push_str(bool_str(p.max_price_applied));
     if p.credit {
         out.push_str(",\"credit\":true");
     }
@@ -89,13 +100,17 @@ fn write_breakdown(p: &PricedCdr, r: Rounding, out: &mut String) {
         if pi > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{{\"charging_period\":{},\"start_date_time\":\"", piece.period);
+        out.push_str("{\"charging_period\":");
+        write_uint(out, piece.period as u64);
+        out.push_str(",\"start_date_time\":\"");
         format_datetime(piece.start, out);
         out.push_str("\",\"end_date_time\":\"");
         format_datetime(piece.end, out);
         out.push_str("\",\"tariff_id\":");
         write_str(out, &p.tariff_ids[piece.tariff]);
-        let _ = write!(out, ",\"reservation\":{},\"dimensions\":[", piece.reservation);
+        out.push_str(",\"reservation\":");
+        out.push_str(bool_str(piece.reservation));
+        out.push_str(",\"dimensions\":[");
         let mut first = true;
         for line in p.lines.iter().filter(|l| l.piece == pi) {
             if !first {
@@ -107,18 +122,26 @@ fn write_breakdown(p: &PricedCdr, r: Rounding, out: &mut String) {
             } else {
                 (r.apply(line.volume), r.apply(line.billed))
             };
-            let _ = write!(
-                out,
-                "{{\"type\":\"{}\",\"element_index\":{},\"component_index\":{},\"price\":{},",
-                line.kind.dimension_name(),
-                line.component.0,
-                line.position,
-                line.unit_price.normalize()
-            );
+            out.push_str("{\"type\":\"");
+            out.push_str(line.kind.dimension_name());
+            out.push_str("\",\"element_index\":");
+            write_uint(out, u64::from(line.component.0));
+            out.push_str(",\"component_index\":");
+            write_uint(out, u64::from(line.position));
+            out.push_str(",\"price\":");
+            write_decimal(out, line.unit_price.normalize());
+            out.push(',');
             if let Some(v) = line.vat {
-                let _ = write!(out, "\"vat\":{},", v.normalize());
+                out.push_str("\"vat\":");
+                write_decimal(out, v.normalize());
+                out.push(',');
             }
-            let _ = write!(out, "\"step_size\":{},\"volume\":{volume},\"billed_volume\":{billed}", line.step_size);
+            out.push_str("\"step_size\":");
+            write_uint(out, u64::from(line.step_size));
+            out.push_str(",\"volume\":");
+            write_decimal(out, volume);
+            out.push_str(",\"billed_volume\":");
+            write_decimal(out, billed);
             if matches!(line.kind, LineKind::Reservation | LineKind::ReservationFlat) {
                 out.push_str(",\"reservation\":true");
             }
@@ -134,46 +157,73 @@ fn write_breakdown(p: &PricedCdr, r: Rounding, out: &mut String) {
 /// A Price in the version's shape: 2.2.1 `{excl_vat, incl_vat?}`, 2.3.0 `{before_taxes, taxes}`,
 /// 2.1.1 a number (excl. VAT).
 pub fn write_price(out: &mut String, m: &Money, version: Version, r: Rounding) {
+    // Most of a result's six totals are nothing at all: written without rounding or summing taxes.
+    if m.excl.is_zero() && m.taxes().is_empty() && !m.incomplete {
+        out.push_str(match version {
+            Version::V211 => "0",
+            Version::V221 => "{\"excl_vat\":0,\"incl_vat\":0}",
+            Version::V230 => "{\"before_taxes\":0,\"taxes\":[]}",
+        });
+        return;
+    }
     match version {
-        Version::V211 => {
-            let _ = write!(out, "{}", r.apply(m.excl));
-        }
+        Version::V211 => write_decimal(out, r.apply(m.excl)),
         Version::V221 => {
-            let _ = write!(out, "{{\"excl_vat\":{}", r.apply(m.excl));
+            out.push_str("{\"excl_vat\":");
+            write_decimal(out, r.apply(m.excl));
             if let Some(incl) = m.incl() {
-                let _ = write!(out, ",\"incl_vat\":{}", r.apply(incl));
+                out.push_str(",\"incl_vat\":");
+                write_decimal(out, r.apply(incl));
             }
             out.push('}');
         }
         Version::V230 => {
-            let _ = write!(out, "{{\"before_taxes\":{},\"taxes\":[", r.apply(m.excl));
+            out.push_str("{\"before_taxes\":");
+            write_decimal(out, r.apply(m.excl));
+            out.push_str(",\"taxes\":[");
             for (i, (rate, amount)) in m.taxes().iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                let _ = write!(out, "{{\"name\":\"VAT\",\"percentage\":{},\"amount\":{}}}", rate.normalize(), r.apply(*amount));
+                out.push_str("{\"name\":\"VAT\",\"percentage\":");
+                write_decimal(out, rate.normalize());
+                out.push_str(",\"amount\":");
+                write_decimal(out, r.apply(*amount));
+                out.push('}');
             }
             out.push_str("]}");
         }
     }
 }
 
-/// A JSON string literal.
+fn bool_str(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+/// A JSON string literal. Runs without escapes are copied whole (escaped bytes are ASCII, so
+/// every cut is on a character boundary).
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let mut from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[from..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
         }
+        from = i + 1;
     }
+    out.push_str(&s[from..]);
     out.push('"');
 }
 
@@ -191,4 +241,53 @@ pub fn write_error(out: &mut String, line: Option<usize>, id: Option<&str>, e: &
         write_str(out, id);
     }
     out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_prices_are_written_as_the_general_path_writes_them() {
+        let zeros = [Money::ZERO, Money::excl_only(Decimal::new(0, 4), false), Money::excl_only(-Decimal::new(0, 2), false), Money::ZERO.negated()];
+        for m in zeros {
+            for v in [Version::V211, Version::V221, Version::V230] {
+                let mut fast = String::new();
+                write_price(&mut fast, &m, v, Rounding::default());
+                // The general path, as a price with one tax line of nothing would go through it.
+                let mut slow = String::new();
+                match v {
+                    Version::V211 => write_decimal(&mut slow, Rounding::default().apply(m.excl)),
+                    Version::V221 => {
+                        slow.push_str("{\"excl_vat\":");
+                        write_decimal(&mut slow, Rounding::default().apply(m.excl));
+                        slow.push_str(",\"incl_vat\":");
+                        write_decimal(&mut slow, Rounding::default().apply(m.incl().unwrap()));
+                        slow.push('}');
+                    }
+                    Version::V230 => {
+                        slow.push_str("{\"before_taxes\":");
+                        write_decimal(&mut slow, Rounding::default().apply(m.excl));
+                        slow.push_str(",\"taxes\":[]}");
+                    }
+                }
+                assert_eq!(fast, slow);
+            }
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_json() {
+        for (s, want) in [
+            ("plain", r#""plain""#),
+            ("", r#""""#),
+            ("a\"b\\c", r#""a\"b\\c""#),
+            ("é\n\r\t\u{1}x\u{1f}", r#""é\n\r\t\u0001x\u001f""#),
+            ("\u{7f}ü€😀", "\"\u{7f}ü€😀\""),
+        ] {
+            let mut out = String::new();
+            write_str(&mut out, s);
+            assert_eq!(out, want);
+        }
+    }
 }

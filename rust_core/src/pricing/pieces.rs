@@ -50,6 +50,9 @@ fn seconds(volume: Option<Decimal>, others_zero: bool, duration: Decimal) -> Dec
         None => Decimal::ZERO,
         Some(h) if h.is_zero() => Decimal::ZERO,
         Some(h) => {
+            if let Some(s) = seconds_in_integers(h, others_zero, duration) {
+                return s;
+            }
             let s = h * SECS_PER_HOUR;
             if others_zero && (s - duration).abs() <= HOURS_MATCH_SECS {
                 duration
@@ -58,6 +61,33 @@ fn seconds(volume: Option<Decimal>, others_zero: bool, duration: Decimal) -> Dec
             }
         }
     }
+}
+
+/// `seconds` for the usual volume (non-negative, at most 12 decimals, mantissa below 2^64) in
+/// integer arithmetic, giving the very Decimal the general path gives (`h * 3600` keeps h's
+/// scale; `round` is to even); `None` for anything else.
+fn seconds_in_integers(h: Decimal, others_zero: bool, duration: Decimal) -> Option<Decimal> {
+    let k = h.scale();
+    let m = h.mantissa();
+    if m < 0 || k > 12 || m > i128::from(u64::MAX) {
+        return None;
+    }
+    let s = m * 3600;
+    if others_zero {
+        if duration.scale() != 6 {
+            return None;
+        }
+        // |s - duration| <= 0.5, at the larger of the two scales.
+        let c = k.max(6);
+        let diff = s * 10i128.pow(c - k) - duration.mantissa() * 10i128.pow(c - 6);
+        if diff.abs() <= 5 * 10i128.pow(c - 1) {
+            return Some(duration);
+        }
+    }
+    let p = 10i128.pow(k);
+    let (q, r) = (s / p, s % p);
+    let up = r * 2 > p || (r * 2 == p && q % 2 == 1);
+    Some(Decimal::from_i128_with_scale(q + i128::from(up), 0))
 }
 
 pub struct PieceInput<'c, 'a> {
@@ -142,6 +172,9 @@ pub fn build_pieces(inp: &PieceInput, periods: &[&Period]) -> Vec<Piece> {
                 reservation_time: share[3],
                 context,
             });
+            if last {
+                break;
+            }
             for k in 0..4 {
                 given[k] += share[k];
             }
@@ -249,6 +282,55 @@ fn local_instant(tz: Tz, day: NaiveDate, secs: u32) -> Option<Micros> {
                 }
             }
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer path gives the general path's Decimal, scale included.
+    #[test]
+    fn seconds_in_integers_is_the_decimal_path() {
+        let general = |h: Decimal, others_zero: bool, duration: Decimal| {
+            let s = h * SECS_PER_HOUR;
+            if others_zero && (s - duration).abs() <= HOURS_MATCH_SECS { duration } else { s.round() }
+        };
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut cases = vec![];
+        for _ in 0..50_000 {
+            let (a, b) = (next(), next());
+            let scale = (a % 14) as u32;
+            let m = match b % 4 {
+                0 => i64::try_from(a >> 1).unwrap(),
+                1 => (a % 100_000_000) as i64,
+                2 => (a % 1000) as i64,
+                _ => -((a % 1_000_000) as i64),
+            };
+            let h = Decimal::new(m, scale);
+            // Durations near h hours, and exact half-second ties.
+            let secs = h * SECS_PER_HOUR;
+            let near = Decimal::new(((secs * Decimal::from(1_000_000)).trunc().mantissa() as i64).saturating_add((b % 1_000_003) as i64 - 500_001), 6);
+            cases.push((h, Decimal::new((b % 100_000_000_000) as i64, 6)));
+            cases.push((h, near));
+            cases.push((Decimal::new((a % 10_000) as i64 * 10 + 5, 4) / SECS_PER_HOUR * SECS_PER_HOUR, near));
+        }
+        cases.push((Decimal::new(5, 1) / SECS_PER_HOUR, Decimal::ZERO));
+        cases.push((Decimal::new(1, 12), Decimal::new(500_000, 6)));
+        for (h, duration) in cases {
+            for others_zero in [false, true] {
+                if let Some(got) = seconds_in_integers(h, others_zero, duration) {
+                    let want = general(h, others_zero, duration);
+                    assert_eq!((got, got.scale(), got.is_sign_negative()), (want, want.scale(), want.is_sign_negative()), "{h} {duration}");
+                }
+            }
         }
     }
 }

@@ -33,8 +33,15 @@ fn round_family(lines: &mut [Line], tariff: &Tariff, member: impl Fn(&Line) -> b
     // Pieces of a split period carry shares from inexact divisions (28 digits); without this
     // guard an exact multiple of the step could read as a hair above it and gain a whole step.
     let total: Decimal = lines.iter().filter(|l| member(l)).map(|l| unit(l.volume)).sum::<Decimal>().round_dp(GUARD_DECIMALS);
-    let step = Decimal::from(tariff.component(lines[last].component).step_size.max(1));
-    let rounded = (total / step).ceil() * step;
+    let step = tariff.component(lines[last].component).step_size.max(1);
+    // A step of 1 (the usual one for energy) needs no division: `(total / 1).ceil() * 1` is
+    // `total.ceil()` whenever the surplus is positive (the only case that is used).
+    let rounded = if step == 1 {
+        total.ceil()
+    } else {
+        let step = Decimal::from(step);
+        (total / step).ceil() * step
+    };
     let surplus = rounded - total;
     if surplus > Decimal::ZERO {
         lines[last].billed += if energy { surplus / WH_PER_KWH } else { surplus };

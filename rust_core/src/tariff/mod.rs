@@ -92,6 +92,9 @@ pub struct Compiled {
     /// Whether any restriction reads the local clock or calendar.
     pub needs_time_zone: bool,
     pub has_reservation_elements: bool,
+    /// Per element: no restriction but (perhaps) `reservation`, so `check` always matches
+    /// (pricing asks per piece and dimension; most elements are like this).
+    pub unrestricted: Vec<bool>,
 }
 
 pub fn dim_slot(d: TariffDimension) -> usize {
@@ -139,6 +142,7 @@ impl Tariff {
             c.duration_edges.extend([r.min_duration, r.max_duration].into_iter().flatten());
             c.kwh_edges.extend([r.min_kwh, r.max_kwh].into_iter().flatten());
             c.has_reservation_elements |= r.reservation.is_some();
+            c.unrestricted.push(*r == Restrictions { reservation: r.reservation, ..Restrictions::default() });
         }
         c.day_edges.sort_unstable();
         c.day_edges.dedup();

@@ -93,11 +93,15 @@ impl Restrictions {
         {
             return Check::NoMatch;
         }
+        // By reference: this runs per piece and dimension, mostly for elements without these bounds.
         for (min, max, range, what) in [
-            (self.min_current, self.max_current, c.current, "current"),
-            (self.min_power, self.max_power, c.power, "power"),
+            (&self.min_current, &self.max_current, &c.current, "current"),
+            (&self.min_power, &self.max_power, &c.power, "power"),
         ] {
-            if let Some(min) = min {
+            if min.is_none() && max.is_none() {
+                continue;
+            }
+            if let Some(min) = *min {
                 // Conservative (digest A-15): the condition holds through the period only if
                 // even the lowest value met it.
                 match range.low.or(range.high) {
@@ -106,7 +110,7 @@ impl Restrictions {
                     None => return Check::Unknown(what),
                 }
             }
-            if let Some(max) = max {
+            if let Some(max) = *max {
                 match range.high.or(range.low) {
                     Some(v) if v < max => {}
                     Some(_) => return Check::NoMatch,

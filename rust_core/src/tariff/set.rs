@@ -51,7 +51,17 @@ impl TariffSet {
 
     /// The index of tariff `id`; among same-id tariffs, the one owned by `country_code`/`party_id`.
     pub fn find(&self, id: &str, country_code: Option<&str>, party_id: Option<&str>) -> Option<usize> {
-        let found = self.by_id.get(&id.to_ascii_lowercase())?;
+        // Ids are short (CiString(36)): lowered on the stack, not in a String per lookup.
+        let mut buf = [0u8; 64];
+        let found = match buf.get_mut(..id.len()) {
+            Some(low) => {
+                low.copy_from_slice(id.as_bytes());
+                low.make_ascii_lowercase();
+                // ASCII lowering keeps UTF-8 valid.
+                self.by_id.get(std::str::from_utf8(low).ok()?)
+            }
+            None => self.by_id.get(&id.to_ascii_lowercase()),
+        }?;
         let owner_matches = |i: &&usize| {
             let t = &self.tariffs[**i];
             eq_ci(t.country_code.as_deref(), country_code) && eq_ci(t.party_id.as_deref(), party_id)
