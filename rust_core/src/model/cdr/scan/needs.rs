@@ -27,7 +27,9 @@ pub(crate) struct RawNeeds<'a> {
 }
 
 pub(crate) fn raw_needs(json: &[u8]) -> Fast<RawNeeds<'_>> {
-    let mut s = Scan { b: json, i: 0, depth: 0 };
+    // As `raw_cdr`: one UTF-8 check for the document, kept strings are slices of it.
+    let text = std::str::from_utf8(json).ok()?;
+    let mut s = Scan { text, b: json, i: 0, depth: 0 };
     let (mut cc, mut pid, mut start, mut location, mut currency, mut total) = (None, None, None, None, None, None);
     let (mut periods, mut tariffs) = (Vec::new(), Vec::new());
     let mut seen = 0u8;
