@@ -1,14 +1,14 @@
 """The operators' live view with 100,000 active sessions on PostgreSQL: initial load, refresh with nothing
-changed, refresh after 1,000 changes, and the two views. Uses a scratch database on DATABASE_URL's server.
-Same-run baseline: a bare asyncpg fetch of the active sessions (the query the initial load runs, no monitor).
-`DATABASE_URL=postgresql://... python benchmarks/live_view.py [--sessions N] [--changes N] [--quick] [--json OUT]`"""
+changed, refresh after 1,000 changes, and the two views. Uses a scratch database on DATABASE_URL's server, else on
+an embedded server of its own. Same-run baseline: a bare asyncpg fetch of the active sessions (the query the initial
+load runs, no monitor).
+`[DATABASE_URL=postgresql://...] python benchmarks/live_view.py [--sessions N] [--changes N] [--quick] [--json OUT]`"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 
 from app.charging.monitoring import _ACTIVE, LiveView
+from app.db.embedded import admin_or_scratch
 from app.db.migrate import migrate
 from app.db.pool import drop_database, ensure_database
 
@@ -36,8 +37,7 @@ async def timed(label: str, work: Callable[[], Awaitable[object]], repeat: int =
     print(f"{label:<44} {ms:9.2f} ms")
 
 
-async def main(sessions: int, changes: int) -> None:
-    admin = os.environ["DATABASE_URL"]
+async def main(admin: str, sessions: int, changes: int) -> None:
     name = f"bench_live_{uuid.uuid4().hex[:8]}"
     dsn = await ensure_database(admin, name)
     try:
@@ -90,7 +90,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.quick:
         args.sessions, args.changes = min(args.sessions, 20_000), min(args.changes, 200)
-    asyncio.run(main(args.sessions, args.changes))
+    with admin_or_scratch("bench-live-pg-") as admin:
+        asyncio.run(main(admin, args.sessions, args.changes))
     if args.json:
         RESULTS.update(sessions=args.sessions, changes=args.changes)
         RESULTS["initial_load_vs_bare_fetch"] = round(RESULTS["initial_load_ms"] / RESULTS["bare_fetch_ms"], 3)

@@ -5,11 +5,13 @@
 
 1. A fresh database on DATABASE_URL's server, else on an embedded server of its own (dropped afterwards), migrated; the generator's tariffs imported
    (`benchmarks/generate.py`, seed 42) and N of its CDRs loaded with COPY (streamed: never all in memory).
-2. Same-run baselines: the COPY-out-only rate (`COPY (SELECT seq, keys, data ...) TO STDOUT`, bytes counted and
-   rows cut, no parsing) and the server-side-cursor-only rate (`fetch(batch)` of the same rows).
+2. Same-run baselines: the COPY-out-only rate (`COPY (SELECT seq, keys, data ...) TO STDOUT`, bytes and rows
+   counted as the worker counts them, no parsing) and the server-side-cursor-only rate (`fetch(batch)` of the same
+   rows, a Python row object each).
 3. `ocpi-engine cdrs reprice --no-progress --json` as a child process, once with breakdowns (`copy`) and once
    without (`copy:totals`), each a new run writing every result with COPY: CDRs/s and the child's peak RSS (wait4).
-   The worker reads with COPY only: the cursor's rate is kept as the baseline that shows COPY is the faster read.
+   The worker reads with COPY only: its bytes go to rust_core whole, where a cursor's rows would each be a Python
+   object to take apart.
 
 The generated CDRs name tariffs with time-of-day restrictions and no Location is stored, so the pricer prices
 without a time zone (as the CDR check does when it holds no Location): the work per CDR is the same."""
@@ -96,14 +98,12 @@ async def load(dsn: str, n: int, chunk: int = 20_000) -> float:
 
 async def copy_only(dsn: str) -> dict[str, float]:
     conn = await asyncpg.connect(dsn)
-    n, size, rest = 0, 0, b""
+    n, size = 0, 0
 
     async def chunk(data: bytes) -> None:
-        nonlocal n, size, rest
+        nonlocal n, size
         size += len(data)
-        lines = (rest + data).split(b"\n")
-        rest = lines.pop()
-        n += len(lines)
+        n += data.count(b"\n")  # as the worker counts them (rows end with the only raw newline)
 
     t0 = time.perf_counter()
     await conn.copy_from_query(_QUERY, output=chunk)
@@ -172,16 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the database (its URL is printed)")
     ap.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-reprice-pg-") as pg_root:
-        admin = os.environ.get("DATABASE_URL")
-        if not admin:  # an embedded server of its own, stopped at the end
-            from app.db import embedded
+    from app.db.embedded import admin_or_scratch
 
-            admin = embedded.start(Path(pg_root))
-            try:
-                return run(args, admin)
-            finally:
-                embedded.stop(Path(pg_root))
+    with admin_or_scratch("bench-reprice-pg-") as admin:
         return run(args, admin)
 
 

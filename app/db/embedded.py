@@ -12,12 +12,15 @@ so three things the wheel leaves to chance are made safe here:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import shutil
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,21 @@ def stop(data_dir: Path, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the embedded server on {pgdata} did not stop within {timeout:.0f} s")
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def admin_or_scratch(prefix: str) -> Iterator[str]:
+    """DATABASE_URL when set, else a throwaway embedded server's admin URI (stopped and removed on exit): what a
+    benchmark that makes its own databases runs on."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as root:
+        try:
+            yield start(Path(root))
+        finally:
+            stop(Path(root))
 
 
 def postmaster_pid(pgdata: Path) -> int | None:

@@ -11,8 +11,8 @@ queries. No Python object is made per CDR.
   (`app.db.liveness`); a CLAIMED partition whose worker holds no lock is PENDING again.
 - Constant memory: at most three batches at a time (the COPY callback waits for the batch before last, so
   PostgreSQL waits for us).
-- COPY, not a server-side cursor: the cursor hands Python a row object per CDR, and its rows alone come no faster
-  (benchmarks/macro_reprice.py measures both)."""
+- COPY, not a server-side cursor: COPY's bytes go to rust_core whole, where the cursor hands Python a row object
+  per CDR to take apart (benchmarks/macro_reprice.py measures both reads alone)."""
 
 from __future__ import annotations
 
