@@ -5,8 +5,8 @@
 
 1. A fresh database on DATABASE_URL's server, else on an embedded server of its own (dropped afterwards), migrated; the generator's tariffs imported
    (`benchmarks/generate.py`, seed 42) and N of its CDRs loaded with COPY (streamed: never all in memory).
-2. Same-run baselines: the COPY-out-only rate (`COPY (SELECT seq, keys, data ...) TO STDOUT`, bytes and rows
-   counted as the worker counts them, no parsing) and the server-side-cursor-only rate (`fetch(batch)` of the same
+2. Same-run baselines: the COPY-out-only rate (`COPY (SELECT seq, keys, data ...) TO STDOUT (FORMAT binary)`, as
+   the worker reads them, bytes counted, no parsing) and the server-side-cursor-only rate (`fetch(batch)` of the same
    rows, a Python row object each).
 3. `ocpi-engine cdrs reprice --no-progress --json` as a child process, once with breakdowns (`copy`) and once
    without (`copy:totals`), each a new run writing every result with COPY: CDRs/s and the child's peak RSS (wait4).
@@ -98,16 +98,16 @@ async def load(dsn: str, n: int, chunk: int = 20_000) -> float:
 
 async def copy_only(dsn: str) -> dict[str, float]:
     conn = await asyncpg.connect(dsn)
-    n, size = 0, 0
+    size = 0
 
     async def chunk(data: bytes) -> None:
-        nonlocal n, size
+        nonlocal size
         size += len(data)
-        n += data.count(b"\n")  # as the worker counts them (rows end with the only raw newline)
 
     t0 = time.perf_counter()
-    await conn.copy_from_query(_QUERY, output=chunk)
+    await conn.copy_from_query(_QUERY, output=chunk, format="binary")  # as the worker reads them
     secs = time.perf_counter() - t0
+    n = await conn.fetchval("SELECT count(*) FROM cdrs")
     await conn.close()
     return {"cdrs": n, "seconds": round(secs, 3), "cdrs_per_s": round(n / secs), "mb_per_s": round(size / secs / 1e6, 1)}
 

@@ -4,7 +4,7 @@ process, over the first N stored CDRs of a database (e.g. one `macro_reprice.py 
 
     DATABASE_URL=postgresql://.../bench_reprice_xxxx python benchmarks/reprice_stages.py [--cdrs 20000] [--batch 1000]
 
-Stages: read (COPY out, cut into batches of whole rows), scan (`StoredBatch`: rows cut, each CDR scanned),
+Stages: read (COPY out in binary format, cut into batches of whole rows), scan (`StoredBatch`: rows cut, each CDR scanned),
 lookups (tariff timelines, versions chosen and loaded, Location time zones), price (with and without breakdowns),
 write (COPY binary into a temporary table like `reprice_results`). The worker overlaps read, price and write, and
 runs them on every core, which is where its rate beyond this sequential sum comes from."""
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.reprice.batch import COLUMNS, Versions, Zones  # noqa: E402
 from app.reprice.runs import Params  # noqa: E402
-from app.reprice.worker import stream_copy  # noqa: E402
+from app.reprice.worker import ROW_BYTES, stream_copy  # noqa: E402
 from rust_core import StoredBatch  # noqa: E402
 
 
@@ -39,7 +39,7 @@ async def stages(dsn: str, n: int, batch: int) -> dict[str, float]:
 
         t: dict[str, float] = {}
         t0 = time.perf_counter()
-        await stream_copy(conn, Params(), first, last, batch, keep)
+        await stream_copy(conn, Params(), first, last, batch * ROW_BYTES, keep)
         t["read (COPY out)"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

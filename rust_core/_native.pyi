@@ -14,6 +14,7 @@ __all__ = [
     "StoredBatch",
     "TariffSet",
     "__version__",
+    "copy_cut",
     "error_json",
     "json_guard",
     "parse_only",
@@ -97,13 +98,17 @@ def parse_only(buf: bytes | str) -> tuple[int, int]: ...
 REPRICE_COLUMNS: list[str]
 """The `reprice_results` columns of the rows `StoredBatch.price` returns, in order."""
 
+def copy_cut(copy: bytes | str) -> int:
+    """Where the last whole row of binary COPY data ends (header and trailer included): a reader hands that much on
+    and keeps the rest for the next piece."""
+
 _Group = tuple[str, str, str, int, int, str, str]
 _BatchStats = tuple[int, int, int, list[_Group], list[tuple[str, str]]]
 
 @final
 class StoredBatch:
-    """One batch of stored CDRs: the rows of `COPY (SELECT seq, country_code, party_id, id, data ...) TO STDOUT`
-    (text format, whole rows) in, the rows of `reprice_results` (COPY binary format) out."""
+    """One batch of stored CDRs: the rows of `COPY (SELECT seq, country_code, party_id, id, data ...) TO STDOUT
+    (FORMAT binary)` (whole rows) in, the rows of `reprice_results` (COPY binary format) out."""
 
     def __new__(cls, copy: bytes | str) -> StoredBatch:
         """Cut the rows and scan each CDR (GIL released); ValueError when the rows are not 5 fields each."""

@@ -70,7 +70,8 @@ async def _price_fast(conn: asyncpg.Connection, docs: list[bytes], stats: Stats 
     await conn.copy_records_to_table("fast_cdrs", records=[(n, "NL", "EXA", str(n), d if isinstance(d, str) else d.decode())
                                                            for n, d in enumerate(docs)])
     out = io.BytesIO()
-    await conn.copy_from_query("SELECT seq, country_code, party_id, id, data FROM fast_cdrs ORDER BY seq", output=out)
+    await conn.copy_from_query("SELECT seq, country_code, party_id, id, data FROM fast_cdrs ORDER BY seq", output=out,
+                               format="binary")
     payload, n = await price_copy(conn, 1, "test", out.getvalue(), stats or Stats(), Versions(), Zones())
     assert n == len(docs)
     await conn.copy_to_table("fast_results", source=memoryview(payload), columns=COLUMNS, format="binary")

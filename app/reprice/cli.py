@@ -253,7 +253,7 @@ def add_cli(groups: dict[str, Any], common: argparse.ArgumentParser) -> None:
                                                                "with its breakdown (about twice as fast)")
     r.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)")
     r.add_argument("--run", type=int, metavar="RUN_ID", help="continue (or join, from another machine) this run")
-    r.add_argument("--batch", type=int, default=1000, metavar="N", help="CDRs per pricing call (default 1000)")
+    r.add_argument("--batch", type=int, default=1000, metavar="N", help="about N CDRs per pricing call (default 1000)")
     r.add_argument("--partition-size", type=int, default=5000, metavar="N",
                    help="CDRs per partition workers claim (default 5000; new runs only)")
     r.add_argument("--pause", type=float, default=0.0, metavar="SECONDS", help="sleep after each batch (go easy "

@@ -1,4 +1,4 @@
-"""A re-rating worker: claims partitions of a run (SKIP LOCKED), streams their CDR rows out of PostgreSQL with COPY,
+"""A re-rating worker: claims partitions of a run (SKIP LOCKED), streams their CDR rows out of PostgreSQL with COPY (binary),
 hands the bytes in batches to `reprice.batch.price_copy` (rust_core prices each CDR with our tariff version at its
 session's start) and COPYs the result rows it returns (binary format) in. The three overlap: while batch k is
 priced (GIL released), batch k+1 is read (`reader`) and batch k-1 written (`writer`); `lookup` answers pricing's
@@ -28,9 +28,13 @@ from app.db.liveness import LifeSign, holders_sql
 from app.reprice import runs
 from app.reprice.batch import COLUMNS, Versions, Zones, price_copy
 from app.reprice.runs import Params, Stats
+from rust_core import copy_cut
 
 Handler = Callable[[bytes], Awaitable[None]]
-"""Receives whole COPY rows (text format), about a batch of them."""
+"""Receives whole COPY rows (binary format), about a batch of them."""
+
+ROW_BYTES = 2500
+"""About the size of a stored CDR's row in binary COPY: `Options.batch` rows make a piece of this many times."""
 
 _CLAIM = """
 UPDATE reprice_partitions p SET state = 'CLAIMED', claimed_by = $2, claimed_at = now(), attempts = p.attempts + 1
@@ -64,26 +68,29 @@ def _query(params: Params) -> tuple[str, list[Any]]:
             f"WHERE c.seq BETWEEN $1 AND $2 AND {where} ORDER BY c.seq"), args
 
 
-async def stream_copy(conn: asyncpg.Connection, params: Params, first: int, last: int, batch: int,
+async def stream_copy(conn: asyncpg.Connection, params: Params, first: int, last: int, batch_bytes: int,
                       handle: Handler) -> None:
-    """COPY (query) TO STDOUT in text format, handed on in buffers of whole rows, each about `batch` rows (a row
-    ends with the only unescaped newline the text format writes)."""
+    """COPY (query) TO STDOUT in binary format, handed on in pieces of whole rows of about `batch_bytes` each
+    (rust_core's `copy_cut` finds where the last whole row of a piece ends)."""
     sql, args = _query(params)
     parts: list[bytes] = []
-    rows = 0
+    size = 0
 
     async def chunk(data: bytes) -> None:
-        nonlocal rows
+        nonlocal size
         parts.append(data)
-        rows += data.count(b"\n")
-        if rows >= batch:
+        size += len(data)
+        if size >= batch_bytes:
             buf = b"".join(parts)
-            cut = buf.rindex(b"\n") + 1
+            cut = copy_cut(buf)
+            if cut == 0:  # not one whole row yet
+                parts[:] = [buf]
+                return
             parts[:] = [buf[cut:]] if cut < len(buf) else []
-            rows = 0
+            size = len(buf) - cut
             await handle(buf[:cut])
 
-    await conn.copy_from_query(sql, first, last, *args, output=chunk)
+    await conn.copy_from_query(sql, first, last, *args, output=chunk, format="binary")
     if parts:
         await handle(b"".join(parts))
 
@@ -171,7 +178,7 @@ class Worker:
 
         try:
             async with writer.transaction():
-                await stream_copy(reader, params, first, last, self._opt.batch, handle)
+                await stream_copy(reader, params, first, last, self._opt.batch * ROW_BYTES, handle)
                 await next_write()
                 if writing is not None:
                     await writing

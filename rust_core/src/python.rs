@@ -676,7 +676,7 @@ mod courier_bindings {
 
 // ---------------------------------------------------------------------------------------------
 // Re-rating stored CDRs (rust_core/src/reprice/stored_batch.rs): a batch goes from the bytes COPY read
-// out of `cdrs` to the bytes COPY writes into `reprice_results` in three crossings, the GIL released for
+// out of `cdrs` to the bytes COPY writes into `reprice_results` (binary format both ways) in three crossings, the GIL released for
 // each, rayon across cores, no Python object per CDR.
 // ---------------------------------------------------------------------------------------------
 
@@ -700,8 +700,8 @@ mod reprice_bindings {
 
     #[pymethods]
     impl PyStoredBatch {
-        /// Rows of `COPY (SELECT seq, country_code, party_id, id, data ...) TO STDOUT` (text format, whole
-        /// rows), each CDR scanned for what choosing its tariff versions needs.
+        /// Rows of `COPY (SELECT seq, country_code, party_id, id, data ...) TO STDOUT (FORMAT binary)` (whole
+        /// rows, with or without the header), each CDR scanned for what choosing its tariff versions needs.
         #[new]
         fn new(py: Python<'_>, copy: &Bound<'_, PyAny>) -> PyResult<Self> {
             let buf = as_bytes(copy, "copy")?;
@@ -766,8 +766,16 @@ mod reprice_bindings {
         }
     }
 
+    /// Where the last whole row of binary COPY data ends (header and trailer included): a reader hands that much
+    /// on and keeps the rest for the next piece.
+    #[pyfunction]
+    fn copy_cut(copy: &Bound<'_, PyAny>) -> PyResult<usize> {
+        Ok(crate::pgcopy::binary_cut(as_bytes(copy, "copy")?))
+    }
+
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<PyStoredBatch>()?;
+        m.add_function(wrap_pyfunction!(copy_cut, m)?)?;
         m.add("REPRICE_COLUMNS", crate::reprice::stored_batch::COLUMNS.to_vec())
     }
 }

@@ -1,7 +1,7 @@
 //! One batch of a re-rating run, from the rows COPY read out of `cdrs` to the rows COPY writes into
 //! `reprice_results`, with three crossings from Python and no Python object per CDR:
 //!
-//! 1. `from_copy`: the rows cut and each CDR scanned (`Needs`), in parallel; the batch's distinct tariff
+//! 1. `from_copy`: the rows read (COPY binary format) and each CDR scanned (`Needs`), in parallel; the batch's distinct tariff
 //!    keys and Location keys are what the caller looks up.
 //! 2. `choose`: given each tariff key's timeline (the `last_updated` of its stored versions), the version
 //!    in force at each session's start; the distinct versions chosen are what the caller loads.
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::{Needs, Stored, guarded, needs_of, price_one};
 use crate::datetime::{Micros, parse_datetime, parse_datetime_unpadded};
 use crate::error::InputError;
-use crate::pgcopy::{BinaryWriter, text_rows};
+use crate::pgcopy::{BinaryWriter, binary_rows};
 use crate::pricing::PricingOptions;
 use crate::tariff::TariffSet;
 
@@ -96,10 +96,10 @@ fn start_of(text: &str) -> Result<Micros, String> {
 }
 
 impl StoredBatch {
-    /// The rows of `COPY (SELECT seq, country_code, party_id, id, data ...) TO STDOUT` (text format,
-    /// complete rows), each CDR scanned.
+    /// The rows of `COPY (SELECT seq, country_code, party_id, id, data ...) TO STDOUT (FORMAT binary)` (whole
+    /// rows, with or without the header), each CDR scanned.
     pub fn from_copy(buf: &[u8]) -> Result<Self, String> {
-        let fields = text_rows(buf, 5)?;
+        let fields = binary_rows(buf, 5)?;
         let mut rows: Vec<Row> = fields
             .par_chunks(CHUNK)
             .flat_map_iter(|chunk| chunk.iter().map(row_of))
@@ -299,18 +299,18 @@ impl BatchStats {
     }
 }
 
-fn text(field: &Option<std::borrow::Cow<'_, [u8]>>, name: &str) -> Result<String, String> {
-    let bytes = field.as_deref().ok_or_else(|| format!("COPY row has no {name}"))?;
+fn text(field: Option<&[u8]>, name: &str) -> Result<String, String> {
+    let bytes = field.ok_or_else(|| format!("COPY row has no {name}"))?;
     String::from_utf8(bytes.to_vec()).map_err(|_| format!("COPY row's {name} is not UTF-8"))
 }
 
-fn row_of(fields: &Vec<Option<std::borrow::Cow<'_, [u8]>>>) -> Result<Row, String> {
-    let seq = text(&fields[0], "seq")?.parse::<i64>().map_err(|e| format!("COPY row's seq: {e}"))?;
-    let doc = fields[4].as_deref().unwrap_or(b"null").to_vec();
+fn row_of(fields: &Vec<Option<&[u8]>>) -> Result<Row, String> {
+    let seq = fields[0].and_then(|b| <[u8; 8]>::try_from(b).ok()).map(i64::from_be_bytes).ok_or("COPY row's seq is not a bigint")?;
+    let doc = fields[4].unwrap_or(b"null").to_vec();
     let prepared = needs_of(&doc)
         .map_err(|e: InputError| e.to_string())
         .and_then(|needs| Ok(Prepared { start: start_of(&needs.start)?, needs, keys: Vec::new(), location: 0 }));
-    Ok(Row { seq, country_code: text(&fields[1], "country_code")?, party_id: text(&fields[2], "party_id")?, id: text(&fields[3], "id")?, doc, prepared })
+    Ok(Row { seq, country_code: text(fields[1], "country_code")?, party_id: text(fields[2], "party_id")?, id: text(fields[3], "id")?, doc, prepared })
 }
 
 #[cfg(test)]
@@ -318,15 +318,25 @@ mod tests {
     use super::*;
     use crate::reprice::tests::{CDR, TARIFF};
 
-    fn copy_row(seq: i64, doc: &str) -> String {
-        format!("{seq}\tNL\tEXA\tC{seq}\t{}\n", doc.replace('\\', "\\\\"))
+    fn copy_rows(rows: &[(i64, &str)]) -> Vec<u8> {
+        let mut w = BinaryWriter::new(0);
+        for (seq, doc) in rows {
+            w.row(5);
+            w.int8(*seq);
+            w.text("NL");
+            w.text("EXA");
+            w.text(&format!("C{seq}"));
+            w.text(doc);
+        }
+        w.finish()
     }
 
     #[test]
     fn a_batch_from_copy_rows_to_copy_rows() {
         let later = CDR.replace("2025-06-02", "2025-08-02");
-        let buf = [copy_row(1, CDR), copy_row(2, &later), copy_row(3, "{\"x\":1}"), copy_row(4, &CDR.replace("\"t1\"", "\"t9\"").replace("\"T1\"", "\"T9\""))].concat();
-        let mut batch = StoredBatch::from_copy(buf.as_bytes()).unwrap();
+        let unknown = CDR.replace("\"t1\"", "\"t9\"").replace("\"T1\"", "\"T9\"");
+        let buf = copy_rows(&[(1, CDR), (2, &later), (3, "{\"x\":1}"), (4, &unknown)]);
+        let mut batch = StoredBatch::from_copy(&buf).unwrap();
         assert_eq!(batch.len(), 4);
         assert_eq!(batch.tariff_keys(), &[("NL".into(), "EXA".into(), "T1".into()), ("NL".into(), "EXA".into(), "T9".into())]);
         assert_eq!(batch.location_keys(), &[("NL".into(), "EXA".into(), "L1".into())]);
@@ -352,10 +362,14 @@ mod tests {
 
     #[test]
     fn choosing_needs_one_timeline_per_key_and_price_needs_choose() {
-        let mut batch = StoredBatch::from_copy(copy_row(1, CDR).as_bytes()).unwrap();
+        let mut batch = StoredBatch::from_copy(&copy_rows(&[(1, CDR)])).unwrap();
         let set = TariffSet::from_json(b"[]").unwrap();
         assert!(batch.price(&[], &[None], &set, 1, "e", false).is_err());
         assert!(batch.choose(&[]).is_err());
-        assert!(StoredBatch::from_copy(b"1\tNL\n").is_err());
+        let mut short = BinaryWriter::new(0);
+        short.row(2);
+        short.int8(1);
+        short.text("NL");
+        assert!(StoredBatch::from_copy(&short.finish()).is_err());
     }
 }
