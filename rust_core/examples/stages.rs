@@ -43,12 +43,11 @@ fn stage_batch(buf: &[u8], set: &TariffSet, opts: &PricingOptions) {
     black_box(rust_core::batch::price_jsonl(buf, 1, Some(set), opts));
 }
 
+#[path = "common/inputs.rs"]
+mod common;
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let buf = std::fs::read(&args[1]).expect("cdrs");
-    let set = TariffSet::from_json(&std::fs::read(&args[2]).expect("tariffs")).expect("tariffs parse");
-    let breakdown = args.iter().any(|a| a == "--breakdown");
-    let opts = PricingOptions { time_zone: Some("Europe/Amsterdam".parse().unwrap()), breakdown, ..Default::default() };
+    let (buf, set, opts) = common::inputs();
     let lines = split_lines(&buf, 1);
     let n = lines.len() as f64;
     let us = |t: Instant| t.elapsed().as_secs_f64() * 1e6 / n;
