@@ -69,8 +69,8 @@ class Prepared:
 
 
 def unpriceable(country_code: str, party_id: str, ids: list[str], versions: Mapping[str, object | None]) -> str | None:
-    """Why a CDR naming tariffs `ids` cannot be priced with `versions` (ours, by id), or None (also used by re-rating's
-    fast path, `app/reprice/batch.py`)."""
+    """Why a CDR naming tariffs `ids` cannot be priced with `versions` (ours, by id), or None. Re-rating words the same
+    reasons in rust_core (`reprice/stored_batch.rs`); tests/test_reprice_fast.py checks both say them alike."""
     if not ids:
         return "the CDR names no tariff (no charging_periods[].tariff_id, no tariffs)"
     missing = [i for i in ids if versions.get(i) is None]

@@ -21,7 +21,6 @@ from litestar.response import Stream
 from app.hub.routing import Direct, Message, key, label
 from app.ocpi.client import OcpiCallError, OcpiClient, Relayed
 from app.ocpi.routing import PartyRef
-from app.peer_addresses import AddressPolicy, AddressRefused
 from app.ocpi.transport import (
     FORWARD_TIMEOUT,
     HUB_ERROR,
@@ -30,6 +29,7 @@ from app.ocpi.transport import (
     RECEIVER_NOT_CONNECTED,
     OcpiError,
 )
+from app.peer_addresses import AddressPolicy, AddressRefused
 from app.secrets_vault import TokenVault
 
 HUB_PATH = "/ocpi/2.2.1/hub"

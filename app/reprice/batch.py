@@ -18,8 +18,7 @@ import asyncpg
 from app.checks.checker import time_zones
 from app.checks.tariff_history import VersionKey, timelines, version_data
 from app.reprice.runs import Stats
-from rust_core import TariffSet
-from rust_core._native import REPRICE_COLUMNS, StoredBatch
+from rust_core import REPRICE_COLUMNS, StoredBatch, TariffSet
 
 COLUMNS: tuple[str, ...] = tuple(REPRICE_COLUMNS)
 """The `reprice_results` columns of the rows `price_copy` returns."""
@@ -101,7 +100,7 @@ class Zones:
 async def price_copy(conn: asyncpg.Connection, run_id: int, engine: str, copy: bytes, stats: Stats,
                      versions: Versions, zones: Zones, *, breakdown: bool = True) -> tuple[bytes, int]:
     """The result rows (COPY binary format, `COLUMNS`) of the CDR rows `copy` (`COPY (SELECT seq, country_code,
-    party_id, id, data ...) TO STDOUT`, whole rows) and how many there are, adding them to `stats`; `conn` answers
+    party_id, id, data ...) TO STDOUT (FORMAT binary)`, whole rows) and how many there are, adding them to `stats`; `conn` answers
     the lookups. `breakdown`: each row keeps the priced JSON with its breakdown (else totals only)."""
     batch = await asyncio.to_thread(StoredBatch, copy)
     keys = batch.tariff_keys
