@@ -282,6 +282,7 @@ def test_a_dead_instances_rows_are_taken_over_at_once(pg_admin_dsn: str) -> None
     async def go() -> None:
         async with rig(pg_admin_dsn) as r:
             rec = await Receiver(19110, hang_until_open).start()
+            first = None
             try:
                 peer = await r.peer(19110)
                 first = await r.engine(timeout=60)
@@ -302,6 +303,8 @@ def test_a_dead_instances_rows_are_taken_over_at_once(pg_admin_dsn: str) -> None
                 assert claimed == 0 and second.instance_id != first.instance_id
             finally:
                 gate["open"] = True
+                if first is not None:  # its sockets, as the OS closes a killed process's (else GC warns later)
+                    await first._courier.aclose()
                 await rec.close()
 
     run(go())
