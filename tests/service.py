@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,24 @@ class Instance:
     @property
     def vault(self) -> TokenVault:
         return TokenVault.load(None, self.data_dir / "secret.key")
+
+    def with_demo(self, then: Callable[[asyncpg.Pool], Awaitable[object]] | None = None) -> None:
+        """Migrate and load the demo set, then `then(pool)` (more setup on the same data)."""
+        from app.db.pool import create_pool
+        from app.demo.load import load
+
+        self.cli("party", "list")  # migrates
+
+        async def go() -> None:
+            pool = await create_pool(self.dsn, 1, 2)
+            try:
+                await load(pool, self.vault)
+                if then is not None:
+                    await then(pool)
+            finally:
+                await pool.close()
+
+        run(go())
 
     def client_token(self, label: str, parties: list[tuple[str, str, str]],
                      endpoints: list[dict[str, str]] | None = None) -> str:

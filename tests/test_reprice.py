@@ -15,8 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.demo.load import DATA, load
-from app.db.pool import create_pool
+from app.demo.load import DATA
 from tests.service import CLI, Instance, run, wait_for
 
 DEMO_CDRS = 500
@@ -25,16 +24,7 @@ DEMO_CDRS = 500
 @pytest.fixture(scope="module")
 def cpo(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     inst = Instance(pg_admin_dsn, tmp_path_factory.mktemp("reprice"), "reprice")
-    inst.cli("party", "list")  # migrates
-
-    async def demo() -> None:
-        pool = await create_pool(inst.dsn, 1, 2)
-        try:
-            await load(pool, inst.vault)
-        finally:
-            await pool.close()
-
-    run(demo())
+    inst.with_demo()
     yield inst
     inst.drop()
 
