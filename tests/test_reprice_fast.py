@@ -20,11 +20,9 @@ import msgspec
 import pytest
 
 from app.checks.checker import price
-from app.db.pool import create_pool
-from app.demo.load import load
+from app.checks.tariff_history import find_versions
 from app.modules.common import load_doc
 from app.modules.owned import MODULES, import_objects
-from app.checks.tariff_history import find_version_keys
 from app.reprice.batch import COLUMNS, Versions, Zones, price_copy
 from app.reprice.runs import Stats
 from tests.service import Instance, run
@@ -36,19 +34,13 @@ from generate import iter_cdr_lines, make_tariffs  # noqa: E402
 @pytest.fixture(scope="module")
 def db(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     inst = Instance(pg_admin_dsn, tmp_path_factory.mktemp("reprice-fast"), "reprice_fast")
-    inst.cli("party", "list")  # migrates
 
-    async def setup() -> None:
-        pool = await create_pool(inst.dsn, 1, 2)
-        try:
-            await load(pool, inst.vault)
-            result = await import_objects(pool, MODULES["tariffs"],
-                                          [json.dumps(t).encode() for t in make_tariffs(random.Random(42))], push=False)
-            assert not result.errors, result.errors[:3]
-        finally:
-            await pool.close()
+    async def generated_tariffs(pool: asyncpg.Pool) -> None:
+        result = await import_objects(pool, MODULES["tariffs"],
+                                      [json.dumps(t).encode() for t in make_tariffs(random.Random(42))], push=False)
+        assert not result.errors, result.errors[:3]
 
-    run(setup())
+    inst.with_demo(generated_tariffs)
     yield inst
     inst.drop()
 
@@ -174,7 +166,7 @@ def test_results_hold_exact_totals_versions_and_breakdown(db: Instance) -> None:
 
 def test_versions_chosen_as_the_cdr_checks_sql_chooses_them(db: Instance) -> None:
     """Newest version with last_updated <= the session start, else the oldest: StoredBatch.choose against
-    tariff_history.find_version_keys, on versions at, between, before and after the sessions' starts."""
+    tariff_history.find_versions (the CDR check's SQL), on versions at, between, before and after the sessions' starts."""
     good = json.loads(db.query("SELECT data::text AS data FROM cdrs ORDER BY seq LIMIT 1")[0]["data"])
     tariff = json.loads(db.query("SELECT data::text AS data FROM tariff_versions LIMIT 1")[0]["data"])
     base = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
@@ -196,8 +188,8 @@ def test_versions_chosen_as_the_cdr_checks_sql_chooses_them(db: Instance) -> Non
                                         "end_date_time": end, "charging_periods": [period]}).encode())
             rows = await _price_fast(conn, docs)
             fast = [json.loads(r["tariff_versions"])[0]["last_updated"] for r in rows]
-            found = await find_version_keys(conn, [("NL", "EXA", "TV-CHOICE", s) for s in starts])
-            return fast, [f[0][3].isoformat() for f in found if f is not None]
+            found = await find_versions(conn, [("NL", "EXA", "TV-CHOICE", s) for s in starts])
+            return fast, [f.last_updated.isoformat() for f in found if f is not None]
         finally:
             await conn.close()
 

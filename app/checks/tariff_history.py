@@ -26,20 +26,18 @@ class TariffVersion:
 Wanted = tuple[str, str, str, dt.datetime]
 """(country_code, party_id, tariff_id, at)."""
 
-# Per wanted tariff: the newest version with last_updated <= at, else (all newer) the oldest one. `{outer}`/`{inner}`: the
-# version's document, or nothing (re-rating fetches each version's document once: `version_data`).
-_FIND_SQL = """
-SELECT w.i, v.id, {outer} v.last_updated, v.last_updated > w.at AS newer
+# Per wanted tariff: the newest version with last_updated <= at, else (all newer) the oldest one. Re-rating applies the
+# same rule to cached timelines in rust_core (`StoredBatch.choose`); tests/test_reprice_fast.py checks the two agree.
+_FIND = """
+SELECT w.i, v.id, v.data::text AS data, v.last_updated, v.last_updated > w.at AS newer
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS w(cc, pid, tid, at, i)
 CROSS JOIN LATERAL (
-    SELECT t.id, {inner} t.last_updated FROM tariff_versions t
+    SELECT t.id, t.data, t.last_updated FROM tariff_versions t
     WHERE t.country_code = w.cc AND t.party_id = w.pid AND t.id = w.tid
     ORDER BY t.last_updated <= w.at DESC,
              CASE WHEN t.last_updated <= w.at THEN t.last_updated END DESC NULLS LAST,
              t.last_updated
     LIMIT 1) v"""
-_FIND = _FIND_SQL.format(outer="v.data::text AS data,", inner="t.data,")
-_FIND_KEYS = _FIND_SQL.format(outer="", inner="")
 
 
 async def find_versions(conn: asyncpg.Connection | asyncpg.Pool, wanted: Sequence[Wanted]) -> list[TariffVersion | None]:
@@ -57,21 +55,6 @@ async def find_versions(conn: asyncpg.Connection | asyncpg.Pool, wanted: Sequenc
 
 VersionKey = tuple[str, str, str, dt.datetime]
 """(country_code, party_id, id, last_updated): one stored version."""
-
-
-async def find_version_keys(conn: asyncpg.Connection | asyncpg.Pool,
-                            wanted: Sequence[Wanted]) -> list[tuple[VersionKey, bool] | None]:
-    """As `find_versions` without the documents: (the version's key, newer) of each wanted tariff, or None."""
-    if not wanted:
-        return []
-    keys = [normalize_key((cc, pid, tid)) for cc, pid, tid, _ in wanted]
-    rows = await conn.fetch(_FIND_KEYS, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
-                            [w[3] for w in wanted])
-    found: list[tuple[VersionKey, bool] | None] = [None] * len(wanted)
-    for r in rows:
-        i = r["i"] - 1
-        found[i] = ((keys[i][0], keys[i][1], r["id"], r["last_updated"]), r["newer"])
-    return found
 
 
 async def version_data(conn: asyncpg.Connection | asyncpg.Pool, key: VersionKey) -> str:
@@ -94,8 +77,7 @@ async def versions_at(conn: asyncpg.Connection | asyncpg.Pool, country_code: str
 async def timelines(conn: asyncpg.Connection | asyncpg.Pool,
                     keys: Sequence[tuple[str, str, str]]) -> list[list[dt.datetime]]:
     """The `last_updated` of every stored version of each tariff (country_code, party_id, id), ascending; empty
-    when none is stored. Re-rating chooses among them in rust_core (`StoredBatch.choose`) by `_FIND_SQL`'s rule,
-    which tests/test_reprice_fast.py checks against this SQL."""
+    when none is stored. Re-rating chooses among them in rust_core (`StoredBatch.choose`) by `_FIND`'s rule."""
     if not keys:
         return []
     norm = [normalize_key(k) for k in keys]

@@ -145,7 +145,7 @@ impl StoredBatch {
 
     /// Each CDR's version of each tariff it names, from `timelines` (per tariff key, the `last_updated` of
     /// its stored versions, ascending; empty: none stored): the newest with last_updated <= the session's
-    /// start, else (every version is newer) the oldest; the same rule as `tariff_history._FIND_SQL`.
+    /// start, else (every version is newer) the oldest; the same rule as `tariff_history._FIND`.
     /// Returns the distinct (tariff key index, timeline position) chosen.
     pub fn choose(&mut self, timelines: &[Vec<Micros>]) -> Result<&[(usize, usize)], String> {
         if timelines.len() != self.tariff_keys.len() {
