@@ -165,34 +165,24 @@ impl<'a> Scan<'a> {
     /// `{ key: value, ... }`, `field` reading each value.
     #[inline]
     fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Fast<()>) -> Fast<()> {
-        self.eat(b'{')?;
-        self.nest()?;
-        if self.peek()? == b'}' {
-            self.i += 1;
-            self.depth -= 1;
-            return Some(());
-        }
-        loop {
-            let k = self.key()?;
-            field(self, k)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.sequence(b'{', b'}', |s| {
+            let k = s.key()?;
+            field(s, k)
+        })
     }
 
     /// `[ item, ... ]`, `item` reading each.
     #[inline]
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Fast<()>) -> Fast<()> {
-        self.eat(b'[')?;
+    fn array(&mut self, item: impl FnMut(&mut Self) -> Fast<()>) -> Fast<()> {
+        self.sequence(b'[', b']', item)
+    }
+
+    /// `open item, ... close`: what objects and arrays share.
+    #[inline]
+    fn sequence(&mut self, open: u8, close: u8, mut item: impl FnMut(&mut Self) -> Fast<()>) -> Fast<()> {
+        self.eat(open)?;
         self.nest()?;
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.i += 1;
             self.depth -= 1;
             return Some(());
@@ -201,7 +191,7 @@ impl<'a> Scan<'a> {
             item(self)?;
             match self.peek()? {
                 b',' => self.i += 1,
-                b']' => {
+                c if c == close => {
                     self.i += 1;
                     self.depth -= 1;
                     return Some(());
